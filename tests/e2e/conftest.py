@@ -60,7 +60,14 @@ def start_server(tmp: Path, workers: int) -> Server:
     env = backprop_env(tmp / "backprop.db")
     log = tmp / "serve.log"
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "backprop"), "serve", "--port", str(port), "--workers", str(workers)],
+        [
+            str(Path(sys.executable).parent / "backprop"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
