@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, delete, func, insert, literal, select, update
+from sqlalchemy import String, Table, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -24,8 +24,13 @@ from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
 
-jobs = Job.__table__
-metrics = Metric.__table__
+jobs: Table = Job.__table__  # type: ignore[assignment]
+metrics: Table = Metric.__table__  # type: ignore[assignment]
+
+
+def rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE/DELETE result."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -205,12 +210,12 @@ def requeue_stalled(session: Session, now: datetime | None = None) -> tuple[int,
             error=literal("worker lost ") + cast(jobs.c.attempts, String) + literal(" times"),
             **cleared,
         )
-    ).rowcount
+    )
     requeued = session.execute(
         update(jobs).where(expired).values(status=JobStatus.queued.value, **cleared)
-    ).rowcount
+    )
     session.commit()
-    return int(requeued or 0), int(failed or 0)
+    return rowcount(requeued), rowcount(failed)
 
 
 def _fenced_update(session: Session, lease: Lease, **values: Any) -> None:
@@ -300,5 +305,5 @@ def delete_job(session: Session, job_id: str) -> None:
     session.execute(delete(metrics).where(metrics.c.job_id == job_id))
     result = session.execute(delete(jobs).where(jobs.c.id == job_id))
     session.commit()
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound("job", job_id)
