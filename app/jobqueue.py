@@ -81,7 +81,7 @@ def submit(
     return job
 
 
-def _claim_statement(session: Session, values: dict[str, Any]) -> Any:
+def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
     """``UPDATE jobs ... WHERE id = (SELECT oldest queued LIMIT 1) RETURNING``.
 
     The one place with dialect knowledge: on PostgreSQL the subquery takes
@@ -94,7 +94,7 @@ def _claim_statement(session: Session, values: dict[str, Any]) -> Any:
         .order_by(jobs.c.created_at, jobs.c.id)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     return (
         update(jobs)
@@ -109,8 +109,8 @@ def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
     """Atomically take the oldest queued job, or return None when there is none."""
     now = utcnow()
     token = uuid.uuid4().hex
-    stmt = _claim_statement(
-        session,
+    stmt = claim_statement(
+        session.get_bind().dialect.name,
         {
             "status": JobStatus.running.value,
             "lease_owner": owner,

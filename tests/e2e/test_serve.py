@@ -88,7 +88,9 @@ def test_cancel_stops_a_long_job_within_two_seconds(server: Server) -> None:
     client = server.client
     dataset = xor_dataset(client, n_samples=400)
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **LONG_JOB}).json()["id"]
-    wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    running = wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    assert running["status"] == "running" and running["started_at"] is not None
+    assert running["progress"]["eta_seconds"] > 0  # mean epoch time x epochs left
     asked = time.monotonic()
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
     job = wait_for(lambda: job_of(client, job_id), finished, timeout=10)
