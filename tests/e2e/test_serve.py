@@ -158,4 +158,8 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert server.stop() == 0
     assert time.monotonic() - started < 10
     log = server.log.read_text()
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "serve: stopped" in log
+    pids = [int(p) for p in log.split("serve: child pids ")[1].split("\n")[0].split()]
+    assert len(pids) == 3  # uvicorn + 2 workers
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"child {pid} still running"
