@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 from app.config import Settings
 from app.db.models import Base
 from app.db.session import make_engine
+
+# Any fixed key: every migrator of one PostgreSQL database takes this lock first.
+MIGRATION_LOCK_KEY = 0x6261636B70726F70  # "backprop"
 
 config = context.config
 target_metadata = Base.metadata
@@ -56,7 +59,16 @@ def _run(connection: object) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        _serialise(connection)  # type: ignore[arg-type]
         context.run_migrations()
+
+
+def _serialise(connection: Connection) -> None:
+    """PostgreSQL: one migrator at a time (workers on many hosts start together; the
+    others wait, then find the schema at head). Held until the transaction ends.
+    SQLite needs nothing: its single writer already serialises them."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 if context.is_offline_mode():
