@@ -1,4 +1,5 @@
-"""Shared fixtures and factories: a migrated temporary SQLite database, settings,
+"""Shared fixtures and factories: a migrated temporary database (SQLite, and PostgreSQL
+from a throwaway cluster: every test that takes ``settings`` runs on both), settings,
 datasets and job specs."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from app.db.migrate import upgrade_head
 from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
+from tests.scale.postgres import Cluster, missing_reason
 
 
 def npy(array: np.ndarray) -> bytes:
@@ -51,10 +53,11 @@ XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype=np.float64)
 
 
-def make_settings(path: Path, **overrides: Any) -> Settings:
-    """Settings on a temporary SQLite file, tuned for fast tests."""
+def make_settings(path: Path | str, **overrides: Any) -> Settings:
+    """Settings on a temporary SQLite file (or a database URL), tuned for fast tests."""
+    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{path}",
+        "database_url": url,
         "checkpoint_seconds": 0.0,
         "cancel_poll_seconds": 0.05,
         "poll_interval": 0.05,
@@ -63,10 +66,41 @@ def make_settings(path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (skipped, with the reason,
+    only where the server binaries are not installed)."""
+    reason = missing_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = Cluster().start()
+    yield cluster
+    cluster.stop()
+
+
+def fresh_database(request: pytest.FixtureRequest, backend: str, sqlite_file: Path) -> str:
+    """URL of a new empty database on ``backend``, dropped when ``request`` ends."""
+    if backend == "sqlite":
+        return f"sqlite:///{sqlite_file}"
+    cluster: Cluster = request.getfixturevalue("postgres")
+    url = cluster.create_database()
+    request.addfinalizer(lambda: cluster.drop_database(url))
+    return url
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh empty database: SQLite file, then PostgreSQL database."""
+    return fresh_database(request, request.param, tmp_path / "backprop.db")
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh, migrated SQLite file."""
-    settings = make_settings(tmp_path / "backprop.db")
+def settings(database_url: str) -> Settings:
+    """Settings on a fresh, migrated database (each backend in turn)."""
+    settings = make_settings(database_url)
     upgrade_head(settings)
     return settings
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
@@ -9,6 +11,8 @@ from sqlalchemy import Engine, inspect, text
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Base
+from app.db.session import make_engine
+from tests.conftest import make_settings
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -27,9 +31,13 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
     }
 
 
-def test_connections_use_wal_busy_timeout_and_foreign_keys(engine: Engine) -> None:
-    with engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
-        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
+    engine = make_engine(make_settings(tmp_path / "pragmas.db"))  # SQLite only
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    finally:
+        engine.dispose()

@@ -1,5 +1,5 @@
 """Start the real ``backprop serve`` (uvicorn + worker processes) on a free port with a
-temporary SQLite file, and drive it over HTTP."""
+temporary SQLite file (or a PostgreSQL database), and drive it over HTTP."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import BACKENDS, fresh_database
+
 pytestmark = pytest.mark.e2e
 
 
@@ -27,10 +29,11 @@ def free_port() -> int:
         return port
 
 
-def backprop_env(database: Path, **extra: str) -> dict[str, str]:
+def backprop_env(database: Path | str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
     env.update(
-        BACKPROP_DATABASE_URL=f"sqlite:///{database}",
+        BACKPROP_DATABASE_URL=url,
         BACKPROP_CHECKPOINT_SECONDS="0",
         BACKPROP_POLL_INTERVAL="0.1",
         BACKPROP_CANCEL_POLL_SECONDS="0.2",
@@ -55,9 +58,9 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start_server(tmp: Path, workers: int) -> Server:
+def start_server(tmp: Path, workers: int, database_url: str | None = None) -> Server:
     port = free_port()
-    env = backprop_env(tmp / "backprop.db")
+    env = backprop_env(database_url or tmp / "backprop.db")
     log = tmp / "serve.log"
     command = [str(Path(sys.executable).parent / "backprop"), "serve", "--port", str(port)]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
@@ -79,10 +82,14 @@ def start_server(tmp: Path, workers: int) -> Server:
     return Server(process, client, env, log)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``backprop serve --workers 1`` shared by a test module."""
-    server = start_server(tmp_path_factory.mktemp("serve"), workers=1)
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """``backprop serve --workers 1`` shared by a test module (SQLite, then PostgreSQL)."""
+    tmp = tmp_path_factory.mktemp("serve")
+    url = fresh_database(request, request.param, tmp / "backprop.db")
+    server = start_server(tmp, workers=1, database_url=url)
     yield server
     server.client.close()
     server.stop()

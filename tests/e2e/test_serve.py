@@ -111,8 +111,10 @@ def test_bad_input_over_http_is_refused_and_nothing_is_stored(server: Server) ->
     assert client.get("/v1/datasets").json()["total"] == before
 
 
-def test_a_sigtermed_worker_exits_0_and_the_job_finishes_identically(tmp_path: Path) -> None:
-    server = start_server(tmp_path, workers=0)
+def test_a_sigtermed_worker_exits_0_and_the_job_finishes_identically(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = start_server(tmp_path, workers=0, database_url=database_url)
     client = server.client
     try:
         dataset = xor_dataset(client, n_samples=400)
