@@ -37,13 +37,13 @@ say() { printf '[smoke %4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
 fail() { printf '[smoke] FAIL: %s\n' "$*" >&2; exit 1; }
 
 # ---- 1. the engine ---------------------------------------------------------------
-[ -x "$TOOLS/docker-here.sh" ] ||
+[ -f "$TOOLS/docker-here.sh" ] ||
   fail "cannot start a Docker engine: $TOOLS/docker-here.sh not found (set BACKPROP_DOCKER_TOOLS)"
 [ -f "$TOOLS/compose.host.yml" ] || fail "$TOOLS/compose.host.yml not found"
 ENGINE_WAS_UP=0
 docker info >/dev/null 2>&1 && ENGINE_WAS_UP=1
 say "starting the Docker engine ($TOOLS/docker-here.sh up)"
-if ! "$TOOLS/docker-here.sh" up >"$WORK/docker-here.log" 2>&1; then
+if ! bash "$TOOLS/docker-here.sh" up >"$WORK/docker-here.log" 2>&1; then
   cat "$WORK/docker-here.log" >&2
   fail "the Docker engine could not start (docker-here.sh up failed; log above)"
 fi
@@ -66,8 +66,8 @@ cleanup() {
   fi
   say "cleaning up project $PROJECT"
   "${COMPOSE[@]}" down --volumes --remove-orphans --timeout 60 >/dev/null 2>&1 || true
-  [ "${SMOKE_KEEP_IMAGE:-0}" = 1 ] || docker image rm -f "$IMAGE" >/dev/null 2>&1 || true
-  if [ "$ENGINE_WAS_UP" = 0 ]; then "$TOOLS/docker-here.sh" down >/dev/null 2>&1 || true; fi
+  [ "${SMOKE_KEEP_IMAGE:-0}" = 1 ] || docker image rm -f "$IMAGE" "$IMAGE-build" >/dev/null 2>&1 || true
+  if [ "$ENGINE_WAS_UP" = 0 ]; then bash "$TOOLS/docker-here.sh" down >/dev/null 2>&1 || true; fi
   rm -rf "$WORK"
   if [ "$rc" -eq 0 ]; then
     say "PASSED in $(($(date +%s) - START)) s"
@@ -102,7 +102,10 @@ up() {
 # ---- 2. build and start ----------------------------------------------------------
 say "building $IMAGE"
 BUILD_START=$(date +%s)
-docker build --network=host -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 ||
+# The build stage is tagged too (then the final build reuses it from the cache),
+# so that cleanup can remove it instead of leaving a dangling image behind.
+{ docker build --network=host --target build -t "$IMAGE-build" "$ROOT" &&
+  docker build --network=host -t "$IMAGE" "$ROOT"; } >"$WORK/build.log" 2>&1 ||
   { tail -40 "$WORK/build.log" >&2; fail "docker build failed"; }
 SIZE=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 say "built in $(($(date +%s) - BUILD_START)) s; image size $((SIZE / 1000000)) MB ($SIZE bytes)"
