@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import Server, start_server, wait_for
+from tests.e2e.conftest import MAX_BODY, Server, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -108,6 +108,28 @@ def test_bad_input_over_http_is_refused_and_nothing_is_stored(server: Server) ->
     assert ragged.status_code == 422
     missing = client.post("/v1/jobs", json={"dataset_id": "nope", **XOR_JOB})
     assert missing.status_code == 404
+    assert client.get("/v1/datasets").json()["total"] == before
+
+
+def test_oversized_bodies_get_413_over_http(server: Server) -> None:
+    client = server.client
+    before = client.get("/v1/datasets").json()["total"]
+    body = b'{"name": "big", "inputs": [' + b"[0.5, 0.5]," * (MAX_BODY // 10) + b"[0, 0]]}"
+    declared = client.post(
+        "/v1/datasets", content=body, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    expected = {"detail": f"request body is larger than the limit of {MAX_BODY} bytes"}
+    assert declared.json() == expected
+
+    def chunks() -> Any:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    streamed = client.post(
+        "/v1/datasets", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and streamed.json() == expected
     assert client.get("/v1/datasets").json()["total"] == before
 
 
