@@ -81,6 +81,7 @@ def serve(args: argparse.Namespace) -> int:
         sys.executable, "-m", "uvicorn", "app.api.main:create_app", "--factory",
         "--host", args.host, "--port", str(args.port),
         "--log-level", settings.log_level.lower(),
+        "--timeout-graceful-shutdown", "5",  # don't wait for long-lived streams forever
     ]  # fmt: skip
     worker_argv = [sys.executable, "-m", "worker"]
     api = _spawn(api_argv)
