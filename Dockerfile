@@ -17,9 +17,10 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone: this layer is rebuilt only when
-# the dependency list changes, not on every code edit.
+# the dependency list changes, not on every code edit. The `postgres` extra
+# (psycopg) too, so the same image runs on PostgreSQL (compose profile `postgres`).
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > requirements.txt \
  && pip install -r requirements.txt
 COPY README.md alembic.ini ./
 COPY app ./app
