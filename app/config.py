@@ -51,6 +51,17 @@ class Settings(BaseSettings):
         default=30_000, ge=0, description="How long SQLite waits for a lock before failing."
     )
     log_level: str = Field(default="info", description="Log level of the API and the workers.")
+    api_keys: str = Field(
+        default="",
+        description="API keys (comma-separated, or @/path/to/file with one per line); "
+        "empty: the API is open (no authentication). See app/auth.py.",
+    )
+    admin_api_keys: str = Field(
+        default="", description="Admin API keys (same format): see every owner's data."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS (none by default)."
+    )
 
     @property
     def heartbeat_seconds(self) -> float:
