@@ -70,6 +70,8 @@ class Dataset(Base):
     inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     targets: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SHA-256 of the API key that created it (never the key); None when auth is off.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class Job(Base):
@@ -105,6 +107,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # SHA-256 of the API key that created it (never the key); None when auth is off.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class Metric(Base):
