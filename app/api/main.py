@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.routes import datasets, health, jobs
+from app.auth import install_auth
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_auth(app, settings)  # outside the body limit: no key, no body read
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(datasets.router)

@@ -142,6 +142,8 @@ def get_job(job_id: str, session: SessionDep) -> Job:
 )
 def cancel_job(job_id: str, session: SessionDep) -> Job:
     """Cancel a queued job at once; ask a running one to stop (within a second or two)."""
+    queries.get_job(session, job_id)  # 404 unless the caller may see it (app.auth)
+    session.rollback()  # end the read; the job is read afresh below
     jobqueue.request_cancel(session, job_id)
     return job_out(session, queries.get_job(session, job_id))
 
@@ -154,6 +156,8 @@ def cancel_job(job_id: str, session: SessionDep) -> Job:
 )
 def delete_job(job_id: str, session: SessionDep) -> Response:
     """Delete a job and its results; a running job stops at its next lease check."""
+    queries.get_job(session, job_id)  # 404 unless the caller may see it (app.auth)
+    session.rollback()
     jobqueue.delete_job(session, job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
