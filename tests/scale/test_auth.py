@@ -1,0 +1,313 @@
+"""API keys: 401s, constant-time matching, ownership isolation on every endpoint, the
+admin view, the OpenAPI security scheme, CORS. Runs on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+
+import app.auth
+from app.api.main import create_app
+from app.auth import Keyring, owner_of, parse_keys
+from app.config import Settings
+from app.db.migrate import upgrade_head
+from app.db.models import Dataset, Job
+from app.db.session import make_engine, make_sessionmaker
+from tests.conftest import make_settings, network_spec, training_config
+from worker.runner import Worker
+
+ALICE, BOB, ROOT = "alice-key-0123456789", "bob-key-9876543210", "root-admin-key-42"
+PUBLIC = ["/health", "/docs", "/redoc", "/openapi.json"]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def keyed(database_url: str) -> Settings:
+    settings = make_settings(
+        database_url, api_keys=f"{ALICE}, {BOB}", admin_api_keys=ROOT, cors_origins=""
+    )
+    upgrade_head(settings)
+    return settings
+
+
+@pytest.fixture
+def client(keyed: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(keyed)) as client:
+        yield client
+
+
+def create(client: TestClient, key: str, name: str = "xor") -> tuple[str, str]:
+    """A dataset and a job owned by ``key``; returns their ids."""
+    dataset = client.post(
+        "/v1/datasets/generate",
+        json={"kind": "xor", "n_samples": 40, "noise": 0.05, "seed": 1, "name": name},
+        headers=bearer(key),
+    )
+    assert dataset.status_code == 201, dataset.text
+    job = client.post(
+        "/v1/jobs",
+        json={"dataset_id": dataset.json()["id"], "network": network_spec(),
+              "training": training_config(epochs=3)},
+        headers=bearer(key),
+    )  # fmt: skip
+    assert job.status_code == 202, job.text
+    return dataset.json()["id"], job.json()["id"]
+
+
+# -- 401 ---------------------------------------------------------------------------------
+
+
+def test_missing_and_wrong_keys_get_401_with_www_authenticate(client: TestClient) -> None:
+    missing = client.get("/v1/jobs")
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == 'Bearer realm="backprop"'
+    assert missing.json() == {
+        "detail": "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    }
+    for headers in (bearer("nope"), {"X-API-Key": "nope"}, bearer(ALICE[:-1]),
+                    bearer(ALICE + "x"), {"Authorization": f"Basic {ALICE}"}):  # fmt: skip
+        wrong = client.get("/v1/jobs", headers=headers)
+        assert wrong.status_code == 401, headers
+        assert "www-authenticate" in wrong.headers
+    assert client.get("/v1/jobs", headers=bearer("nope")).json() == {"detail": "invalid API key"}
+    assert client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
+    assert client.get("/v1/jobs", headers={"X-API-Key": BOB}).status_code == 200
+    assert client.get("/v1/jobs", headers={"authorization": f"bearer {ROOT}"}).status_code == 200
+
+
+def test_every_operation_but_the_public_ones_requires_a_key(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        if path in PUBLIC:
+            continue
+        url = re.sub(r"\{[^}]+\}", "someid", path)
+        for method in operations:
+            response = client.request(method.upper(), url, json={})
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 12  # every dataset and job operation (more as routers are added)
+    for path in PUBLIC:
+        assert client.get(path).status_code == 200, path
+
+
+def test_a_refused_key_stores_nothing(client: TestClient, keyed: Settings) -> None:
+    response = client.post(
+        "/v1/datasets", json={"name": "x", "inputs": [[0]], "labels": [0]}, headers=bearer("no")
+    )
+    assert response.status_code == 401
+    assert client.get("/v1/datasets", headers=bearer(ROOT)).json()["total"] == 0
+
+
+def test_keys_are_compared_in_constant_time_against_every_key(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        calls.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(app.auth.hmac, "compare_digest", spy)
+    assert client.get("/v1/jobs", headers=bearer("wrong")).status_code == 401
+    assert sorted(b for _, b in calls) == sorted(k.encode() for k in (ALICE, BOB, ROOT))
+    calls.clear()
+    assert client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
+    assert len(calls) == 3  # no early exit on the first (matching) key
+
+
+def test_keys_from_a_file_and_from_a_list(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.txt"
+    keys.write_text("# team keys\nk-one\n\n  k-two  \n")
+    assert parse_keys(f"@{keys}") == ["k-one", "k-two"]
+    assert parse_keys(" a, b ,,c ") == ["a", "b", "c"]
+    assert parse_keys("") == []
+    with pytest.raises(ValueError, match="BACKPROP_API_KEYS: cannot read key file"):
+        parse_keys(f"@{tmp_path / 'missing.txt'}")
+    ring = Keyring(parse_keys(f"@{keys}"))
+    principal = ring.authenticate("k-two")
+    assert principal is not None and principal.owner == owner_of("k-two")
+    assert not principal.admin and ring.authenticate("k-three") is None
+
+
+# -- ownership ---------------------------------------------------------------------------
+
+
+def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
+    client: TestClient, keyed: Settings
+) -> None:
+    dataset_id, job_id = create(client, ALICE)
+    worker = Worker(keyed)
+    try:
+        assert worker.run_once() == job_id  # trained: weights exist, so 404 means hidden
+    finally:
+        worker.close()
+    mine, theirs = bearer(ALICE), bearer(BOB)
+    predict = {"inputs": [[0, 1]]}
+    job_body = {"network": network_spec(), "training": training_config()}
+    reads = [
+        ("GET", f"/v1/datasets/{dataset_id}", None),
+        ("GET", f"/v1/datasets/{dataset_id}/download", None),
+        ("GET", f"/v1/jobs/{job_id}", None),
+        ("GET", f"/v1/jobs/{job_id}/metrics", None),
+        ("GET", f"/v1/jobs/{job_id}/weights", None),
+        ("GET", f"/v1/jobs/{job_id}/weights?format=npz", None),
+        ("POST", f"/v1/jobs/{job_id}/predict", predict),
+    ]
+    for method, url, body in reads:
+        assert client.request(method, url, json=body, headers=mine).status_code == 200, url
+        other = client.request(method, url, json=body, headers=theirs)
+        assert other.status_code == 404, (url, other.status_code)
+        assert "not found" in other.json()["detail"]
+    writes = [
+        ("POST", f"/v1/jobs/{job_id}/cancel", None),
+        ("DELETE", f"/v1/jobs/{job_id}", None),
+        ("DELETE", f"/v1/datasets/{dataset_id}", None),
+        ("POST", "/v1/jobs", {"dataset_id": dataset_id, **job_body}),
+        ("POST", "/v1/jobs", {"dataset_name": "xor", **job_body}),
+    ]
+    for method, url, body in writes:
+        response = client.request(method, url, json=body, headers=theirs)
+        assert response.status_code == 404, (method, url, response.status_code)
+    for path in ("/v1/datasets", "/v1/jobs", "/v1/jobs?status=succeeded"):
+        assert client.get(path, headers=theirs).json() == {
+            **client.get(path, headers=theirs).json(), "items": [], "total": 0
+        }
+        listed = client.get(path, headers=mine).json()
+        assert listed["total"] == 1 and len(listed["items"]) == 1, path
+    # Nothing of Alice's was touched by Bob's attempts.
+    job = client.get(f"/v1/jobs/{job_id}", headers=mine).json()
+    assert job["status"] == "succeeded" and not job["cancel_requested"]
+    assert client.get(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 200
+    assert client.get("/v1/jobs", headers=mine).json()["total"] == 1
+
+
+def test_owners_can_act_on_their_own_items(client: TestClient) -> None:
+    dataset_id, job_id = create(client, BOB)
+    mine = bearer(BOB)
+    by_name = client.post(
+        "/v1/jobs", headers=mine,
+        json={"dataset_name": "xor", "network": network_spec(), "training": training_config()},
+    )  # fmt: skip
+    assert by_name.status_code == 202 and by_name.json()["dataset_id"] == dataset_id
+    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=mine).json()["status"] == "cancelled"
+    assert client.delete(f"/v1/jobs/{job_id}", headers=mine).status_code == 204
+    assert client.delete(f"/v1/jobs/{by_name.json()['id']}", headers=mine).status_code == 204
+    assert client.delete(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 204
+    assert client.get("/v1/datasets", headers=mine).json()["total"] == 0
+
+
+def test_a_same_named_dataset_of_another_owner_is_never_picked(client: TestClient) -> None:
+    alice_dataset, _ = create(client, ALICE, name="shared-name")
+    bob_dataset, _ = create(client, BOB, name="shared-name")  # newer
+    job = client.post(
+        "/v1/jobs", headers=bearer(ALICE),
+        json={"dataset_name": "shared-name", "network": network_spec(),
+              "training": training_config()},
+    )  # fmt: skip
+    assert job.status_code == 202 and job.json()["dataset_id"] == alice_dataset != bob_dataset
+
+
+def test_an_admin_key_sees_and_manages_everything(client: TestClient) -> None:
+    alice_dataset, alice_job = create(client, ALICE)
+    bob_dataset, bob_job = create(client, BOB)
+    admin = bearer(ROOT)
+    jobs = client.get("/v1/jobs", headers=admin).json()
+    assert {j["id"] for j in jobs["items"]} == {alice_job, bob_job}
+    datasets = client.get("/v1/datasets", headers=admin).json()
+    assert {d["id"] for d in datasets["items"]} == {alice_dataset, bob_dataset}
+    assert client.get(f"/v1/jobs/{alice_job}", headers=admin).status_code == 200
+    assert client.post(f"/v1/jobs/{bob_job}/cancel", headers=admin).status_code == 202
+    own_dataset, own_job = create(client, ROOT)
+    assert client.get(f"/v1/jobs/{own_job}", headers=bearer(ALICE)).status_code == 404
+
+
+def test_the_owner_column_holds_a_hash_of_the_key_never_the_key(
+    client: TestClient, keyed: Settings
+) -> None:
+    dataset_id, job_id = create(client, ALICE)
+    engine = make_engine(keyed)
+    try:
+        with make_sessionmaker(engine)() as session:
+            dataset = session.scalars(select(Dataset).where(Dataset.id == dataset_id)).one()
+            job = session.scalars(select(Job).where(Job.id == job_id)).one()
+            expected = hashlib.sha256(ALICE.encode()).hexdigest()
+            assert dataset.owner == job.owner == expected
+            for table in ("datasets", "jobs"):
+                rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
+                assert ALICE not in repr(rows)
+    finally:
+        engine.dispose()
+
+
+# -- open mode, OpenAPI, CORS ------------------------------------------------------------
+
+
+def test_without_keys_the_api_is_open_and_declares_no_security(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/jobs").status_code == 200
+        schema = client.get("/openapi.json").json()
+    assert "securitySchemes" not in schema.get("components", {})
+    assert all("security" not in op for ops in schema["paths"].values() for op in ops.values())
+
+
+def test_openapi_declares_bearer_and_header_schemes_for_the_authorize_button(
+    client: TestClient,
+) -> None:
+    schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKeyHeader"]["in"] == "header"
+    assert schemes["apiKeyHeader"]["name"] == "X-API-Key"
+    jobs = schema["paths"]["/v1/jobs"]["get"]
+    assert jobs["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
+    assert "401" in jobs["responses"]
+    assert schema["paths"]["/health"]["get"]["security"] == []
+    docs = client.get("/docs").text
+    assert "/openapi.json" in docs  # Swagger UI renders the Authorize button from the schema
+
+
+def test_cors_allows_only_the_configured_origins(database_url: str) -> None:
+    origin = "https://app.example"
+    settings = make_settings(database_url, api_keys=ALICE, cors_origins=f"{origin}, http://x")
+    upgrade_head(settings)
+    with TestClient(create_app(settings)) as client:
+        preflight = client.options(
+            "/v1/jobs",
+            headers={"Origin": origin, "Access-Control-Request-Method": "GET",
+                     "Access-Control-Request-Headers": "authorization"},
+        )  # fmt: skip
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        other = client.get("/v1/jobs", headers={"Origin": "https://evil.example", **bearer(ALICE)})
+        assert "access-control-allow-origin" not in other.headers
+    with TestClient(create_app(make_settings(database_url))) as client:
+        plain = client.get("/health", headers={"Origin": origin})
+        assert "access-control-allow-origin" not in plain.headers
+
+
+def test_create_dataset_upload_and_json_are_owned_too(client: TestClient) -> None:
+    json_body = {"name": "tiny", "inputs": [[0, 0], [1, 1]], "labels": [0, 1]}
+    created = client.post("/v1/datasets", json=json_body, headers=bearer(ALICE))
+    upload = client.post(
+        "/v1/datasets/upload",
+        files={"file": ("d.csv", b"x,y\n0,0\n1,1\n", "text/csv")},
+        headers=bearer(ALICE),
+    )
+    assert created.status_code == upload.status_code == 201
+    for dataset in (created.json(), upload.json()):
+        assert client.get(f"/v1/datasets/{dataset['id']}", headers=bearer(BOB)).status_code == 404
+    listed: dict[str, Any] = client.get("/v1/datasets", headers=bearer(ALICE)).json()
+    assert listed["total"] == 2
