@@ -1,0 +1,249 @@
+"""`POST /v1/backprop`: one forward and backward pass, layer by layer (DESIGN §3, issue 6).
+
+Thin: pick the weights (given, a job's, or seeded), check shapes and size caps, then call
+the engine's inspection functions (`app.nn.inspect`) and return their arrays as JSON.
+Nothing is stored. Sizes are capped so a request stays interactive: the finite-difference
+check costs two forward passes per parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter
+
+from app.api.deps import SessionDep
+from app.db.models import Job
+from app.errors import Conflict, InvalidInput, NotFound
+from app.nn import Network, NetworkSpec, backprop_trace, gradient_check, sgd_step
+from app.schemas.backprop import (
+    BackpropRequest,
+    BackpropResponse,
+    GradientCheck,
+    LayerCheck,
+    LayerTrace,
+    Update,
+    UpdatedLayer,
+)
+from app.schemas.common import error_responses
+from app.schemas.jobs import NetworkSpec as NetworkModel
+
+router = APIRouter(prefix="/v1", tags=["backprop"])
+
+MAX_BATCH_ROWS = 256
+"""Most samples in one request's batch."""
+MAX_PARAMETERS = 5_000
+"""Most weights + biases in the network (the gradient check runs 2 passes per parameter)."""
+CHECK_EPSILON = 1e-6
+"""Step of the central finite differences."""
+
+
+@router.post(
+    "/backprop",
+    response_model=BackpropResponse,
+    summary="Run one forward and backward pass and show every layer's delta and gradients",
+    responses=error_responses(404, 409, 422),
+)
+def run_backprop(body: BackpropRequest, session: SessionDep) -> BackpropResponse:
+    """Backpropagate one batch through the network and return what each layer computed.
+
+    Per layer: `z`, `activation`, `delta` (one row per sample) and the batch-mean
+    gradients `grad_weights` (`n_l × n_{l-1}`) and `grad_biases`; the batch `cost`; a
+    central finite-difference check of every gradient; and, with `learning_rate`, the
+    weights after one step of gradient descent (which subtracts the gradient).
+    """
+    if body.job_id is not None:
+        network, net = _job_network(session, body.job_id, body.network)
+        source = "job"
+    else:
+        assert body.network is not None  # the request model guarantees it
+        network = body.network
+        spec = _spec(network)
+        _check_parameter_count(spec.sizes)
+        if body.weights is not None:
+            # The engine names a misfit layer: "weights[0].weights: expected 3x2, got 2x3".
+            layers = [p.model_dump(exclude_none=True) for p in body.weights]
+            net = Network.from_layers(spec, layers, dtype="float64", field="weights")
+            source = "weights"
+        else:
+            assert body.seed is not None
+            net = Network.initialize(spec, seed=body.seed, dtype="float64")
+            source = "seed"
+    x, y = _batch(body, net.sizes)
+    return _inspect(net, network, source, x, y, body)
+
+
+def _spec(network: NetworkModel) -> NetworkSpec:
+    """The engine spec; SpecError (-> 422, "network.…: …") when names or pairing are bad."""
+    spec = NetworkSpec.from_dict(network.model_dump())
+    spec.validate()
+    return spec
+
+
+def _check_parameter_count(sizes: list[int]) -> None:
+    count = sum(n * (n_prev + 1) for n_prev, n in zip(sizes, sizes[1:], strict=False))
+    if count > MAX_PARAMETERS:
+        raise InvalidInput(
+            "network.sizes",
+            f"{sizes} has {count} parameters; this endpoint is interactive and accepts at "
+            f"most {MAX_PARAMETERS} parameters (MAX_PARAMETERS)",
+        )
+
+
+def _job_network(
+    session: Any, job_id: str, given: NetworkModel | None
+) -> tuple[NetworkModel, Network]:
+    """The job's network and trained weights (float64); 404 unknown job, 409 no weights."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    if job.weights is None:
+        raise Conflict(
+            f"job {job_id!r} has no trained weights yet (status: {job.status}); "
+            "wait until it has succeeded, or pass 'weights' or 'seed'"
+        )
+    # float64 whatever dtype the job trained in: the finite differences need it.
+    net = Network.from_npz(job.weights).astype("float64")
+    network = NetworkModel.model_validate(
+        {k: v for k, v in job.network.items() if k in NetworkModel.model_fields}
+    )
+    if given is not None:
+        mine, theirs = _spec(given), _spec(network)
+        if (mine.sizes, mine.layer_activations, mine.cost) != (
+            theirs.sizes,
+            theirs.layer_activations,
+            theirs.cost,
+        ):
+            raise InvalidInput(
+                "network",
+                f"does not match job {job_id!r}: sizes {mine.sizes} vs {theirs.sizes}, "
+                f"activations {mine.layer_activations} vs {theirs.layer_activations}, "
+                f"cost {mine.cost!r} vs {theirs.cost!r}; omit 'network' to use the job's",
+            )
+    _check_parameter_count(list(net.sizes))
+    return network, net
+
+
+def _batch(body: BackpropRequest, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and targets as float64 arrays, checked against the network and the caps."""
+    m = len(body.inputs)
+    if m > MAX_BATCH_ROWS:
+        raise InvalidInput(
+            "inputs",
+            f"{m} rows; this endpoint is interactive and accepts at most {MAX_BATCH_ROWS} "
+            "rows per batch (MAX_BATCH_ROWS)",
+        )
+    if len(body.targets) != m:
+        raise InvalidInput(
+            "targets", f"{len(body.targets)} rows, but inputs has {m}; give one target per input"
+        )
+    for name, rows, width, what in (
+        ("inputs", body.inputs, sizes[0], "sizes[0]"),
+        ("targets", body.targets, sizes[-1], "sizes[-1]"),
+    ):
+        for i, row in enumerate(rows):
+            if len(row) != width:
+                raise InvalidInput(
+                    f"{name}[{i}]", f"has {len(row)} values, but the network's {what} is {width}"
+                )
+    x = np.asarray(body.inputs, dtype=np.float64)
+    y = np.asarray(body.targets, dtype=np.float64)
+    for name, array in (("inputs", x), ("targets", y)):
+        if not np.isfinite(array).all():
+            row = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise InvalidInput(f"{name}[{row}]", "values must be finite numbers (no NaN or inf)")
+    return x, y
+
+
+def _inspect(
+    net: Network,
+    network: NetworkModel,
+    source: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    body: BackpropRequest,
+) -> BackpropResponse:
+    trace = backprop_trace(net, x, y)
+    params = net.to_document()["layers"]
+    layers = [
+        LayerTrace(
+            layer=l_index,
+            activation_function=net.activations[l_index - 1],
+            weights=p["weights"],
+            biases=p["biases"],
+            z=_rows(t.z),
+            activation=_rows(t.activation),
+            delta=_rows(t.delta),
+            grad_weights=np.asarray(t.grad_weights).tolist(),
+            grad_biases=np.asarray(t.grad_biases).tolist(),
+        )
+        for l_index, (t, p) in enumerate(zip(trace.layers, params, strict=True), start=1)
+    ]
+    check = None
+    if body.check_gradients:
+        results = gradient_check(net, x, y, eps=CHECK_EPSILON)
+        check_layers = [
+            LayerCheck(
+                layer=i,
+                max_rel_error_weights=float(c.max_rel_error_weights),
+                max_rel_error_biases=float(c.max_rel_error_biases),
+            )
+            for i, c in enumerate(results, start=1)
+        ]
+        check = GradientCheck(
+            epsilon=CHECK_EPSILON,
+            max_rel_error=max(
+                max(c.max_rel_error_weights, c.max_rel_error_biases) for c in check_layers
+            ),
+            layers=check_layers,
+        )
+    update = None
+    if body.learning_rate is not None:
+        n = body.n if body.n is not None else x.shape[0]
+        stepped = sgd_step(net, trace, body.learning_rate, l2=body.l2, n=n)
+        update = Update(
+            learning_rate=body.learning_rate,
+            l2=body.l2,
+            n=n,
+            layers=[
+                UpdatedLayer(weights=p["weights"], biases=p["biases"])
+                for p in stepped.to_document()["layers"]
+            ],
+            cost_after=float(stepped.loss(x, y)),
+        )
+    response = BackpropResponse(
+        network=network,
+        source=source,
+        batch_size=int(x.shape[0]),
+        cost=float(trace.cost),
+        layers=layers,
+        gradient_check=check,
+        update=update,
+    )
+    _require_finite(response)
+    return response
+
+
+def _rows(array: Any) -> list[list[float]]:
+    """A batch quantity as one row per sample."""
+    return np.asarray(array, dtype=np.float64).tolist()  # type: ignore[no-any-return]
+
+
+def _require_finite(response: BackpropResponse) -> None:
+    """JSON has no inf/NaN: an overflowing pass is the caller's input, say so (422)."""
+    numbers = [response.cost]
+    if response.update is not None:
+        numbers.append(response.update.cost_after)
+    for layer in response.layers:
+        for rows in (layer.z, layer.activation, layer.delta, layer.grad_weights):
+            numbers.extend(v for row in rows for v in row)
+        numbers.extend(layer.grad_biases)
+    if response.gradient_check is not None:
+        numbers.append(response.gradient_check.max_rel_error)
+    if not np.isfinite(numbers).all():
+        raise InvalidInput(
+            "inputs",
+            "the pass produced non-finite numbers (overflow, or a log of 0 in the cost); "
+            "use smaller inputs or weights, or targets the cost allows",
+        )
