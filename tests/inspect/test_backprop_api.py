@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import numpy as np
@@ -131,7 +132,10 @@ def test_oversize_network_is_422_naming_the_limit(client: Any) -> None:
 
 def test_non_finite_input_is_422(client: Any) -> None:
     payload = _example(inputs=[[0, 0], [0, 1], [1, float("nan")], [1, 1]])
-    response = client.post("/v1/backprop", json=payload)
+    # httpx refuses NaN in json=; Python's json module writes it, and the server parses it.
+    response = client.post(
+        "/v1/backprop", content=json.dumps(payload), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert _detail(response) == "inputs[2]: values must be finite numbers (no NaN or inf)"
 
