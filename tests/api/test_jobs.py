@@ -204,13 +204,15 @@ BAD_JOBS: list[tuple[str, dict[str, Any], int, str]] = [
         "log_likelihood needs softmax",
         {"network": network_spec(cost="log_likelihood")},
         422,
-        "network.cost: log_likelihood needs a softmax output layer, got sigmoid",
+        "network.cost: log_likelihood needs output_activation softmax"
+        " (output activation is sigmoid)",
     ),
     (
         "cross_entropy needs outputs in (0,1)",
         {"network": network_spec(output_activation="identity")},
         422,
-        "network.cost: cross_entropy needs outputs in (0, 1) (sigmoid or softmax), got identity",
+        "network.cost: cross_entropy needs outputs in (0, 1): use output_activation sigmoid"
+        " or softmax (output activation is identity)",
     ),
     (
         "zero learning rate",
