@@ -31,10 +31,12 @@ from app.schemas.jobs import NetworkSpec as NetworkModel
 
 router = APIRouter(prefix="/v1", tags=["backprop"])
 
-MAX_BATCH_ROWS = 256
+MAX_BATCH_ROWS = 128
 """Most samples in one request's batch."""
-MAX_PARAMETERS = 5_000
-"""Most weights + biases in the network (the gradient check runs 2 passes per parameter)."""
+MAX_PARAMETERS = 1_000
+"""Most weights + biases in the network: the gradient check runs 2 forward passes per
+parameter. Measured on 2 cores: 1,013 parameters (10-30-20-3) at 64 rows took 0.37 s,
+at 256 rows 0.98 s; 4,911 parameters at 256 rows took over 100 s through the API."""
 CHECK_EPSILON = 1e-5
 """Step of the central finite differences: balances truncation error (~ε²) against
 round-off (~1e-16/ε). Measured over 160 small networks (every hidden × output × cost,
