@@ -88,7 +88,9 @@ def test_cancel_stops_a_long_job_within_two_seconds(server: Server) -> None:
     client = server.client
     dataset = xor_dataset(client, n_samples=400)
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **LONG_JOB}).json()["id"]
-    wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    running = wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    assert running["status"] == "running" and running["started_at"] is not None
+    assert running["progress"]["eta_seconds"] > 0  # mean epoch time x epochs left
     asked = time.monotonic()
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
     job = wait_for(lambda: job_of(client, job_id), finished, timeout=10)
@@ -156,4 +158,8 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert server.stop() == 0
     assert time.monotonic() - started < 10
     log = server.log.read_text()
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "serve: stopped" in log
+    pids = [int(p) for p in log.split("serve: child pids ")[1].split("\n")[0].split()]
+    assert len(pids) == 3  # uvicorn + 2 workers
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"child {pid} still running"
