@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from app.api.deps import SessionDep
 from app.db.models import Job
 from app.errors import Conflict, InvalidInput, NotFound
-from app.nn import Network, NetworkSpec, SpecError, backprop_trace, gradient_check, sgd_step
+from app.nn import Network, NetworkSpec, backprop_trace, gradient_check, sgd_step
 from app.schemas.backprop import (
     BackpropRequest,
     BackpropResponse,
@@ -57,12 +57,10 @@ def run_backprop(body: BackpropRequest, session: SessionDep) -> BackpropResponse
     central finite-difference check of every gradient; and, with `learning_rate`, the
     weights after one step of gradient descent (which subtracts the gradient).
     """
-    try:
-        network, net, source = _network(body, session)
-        x, y = _batch(body, net.sizes)
-        return _inspect(net, network, source, x, y, body)
-    except SpecError as exc:  # the engine names the field: 422 with its message
-        raise InvalidInput(exc.field, exc.message) from None
+    # The engine's SpecError (bad names, pairing, weight shapes) is a 422 naming the field.
+    network, net, source = _network(body, session)
+    x, y = _batch(body, net.sizes)
+    return _inspect(net, network, source, x, y, body)
 
 
 def _network(body: BackpropRequest, session: Any) -> tuple[NetworkModel, Network, str]:
