@@ -8,14 +8,15 @@ check costs two forward passes per parameter.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from fastapi import APIRouter
+from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep
-from app.db.models import Job
-from app.errors import Conflict, InvalidInput, NotFound
+from app.db import queries
+from app.errors import Conflict, InvalidInput
 from app.nn import Network, NetworkSpec, backprop_trace, gradient_check, sgd_step
 from app.schemas.backprop import (
     BackpropRequest,
@@ -30,6 +31,8 @@ from app.schemas.common import error_responses
 from app.schemas.jobs import NetworkSpec as NetworkModel
 
 router = APIRouter(prefix="/v1", tags=["backprop"])
+
+Source = Literal["weights", "job", "seed"]
 
 MAX_BATCH_ROWS = 128
 """Most samples in one request's batch."""
@@ -63,7 +66,7 @@ def run_backprop(body: BackpropRequest, session: SessionDep) -> BackpropResponse
     return _inspect(net, network, source, x, y, body)
 
 
-def _network(body: BackpropRequest, session: Any) -> tuple[NetworkModel, Network, str]:
+def _network(body: BackpropRequest, session: Session) -> tuple[NetworkModel, Network, Source]:
     """The network spec, its float64 weights, and where the weights came from."""
     if body.job_id is not None:
         network, net = _job_network(session, body.job_id, body.network)
@@ -98,12 +101,10 @@ def _check_parameter_count(sizes: list[int]) -> None:
 
 
 def _job_network(
-    session: Any, job_id: str, given: NetworkModel | None
+    session: Session, job_id: str, given: NetworkModel | None
 ) -> tuple[NetworkModel, Network]:
     """The job's network and trained weights (float64); 404 unknown job, 409 no weights."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFound("job", job_id)
+    job = queries.get_job(session, job_id, weights=True)  # NotFound -> 404
     if job.weights is None:
         raise Conflict(
             f"job {job_id!r} has no trained weights yet (status: {job.status}); "
@@ -157,15 +158,15 @@ def _batch(body: BackpropRequest, sizes: list[int]) -> tuple[np.ndarray, np.ndar
     y = np.asarray(body.targets, dtype=np.float64)
     for name, array in (("inputs", x), ("targets", y)):
         if not np.isfinite(array).all():
-            row = int(np.argwhere(~np.isfinite(array))[0][0])
-            raise InvalidInput(f"{name}[{row}]", "values must be finite numbers (no NaN or inf)")
+            bad = int(np.argwhere(~np.isfinite(array))[0][0])
+            raise InvalidInput(f"{name}[{bad}]", "values must be finite numbers (no NaN or inf)")
     return x, y
 
 
 def _inspect(
     net: Network,
     network: NetworkModel,
-    source: str,
+    source: Source,
     x: np.ndarray,
     y: np.ndarray,
     body: BackpropRequest,
