@@ -40,6 +40,26 @@ XOR_EXAMPLE: dict[str, Any] = {
     "learning_rate": 0.5,
 }
 
+# The same batch through a seeded 2-4-2 tanh / softmax / log-likelihood network.
+SEED_EXAMPLE: dict[str, Any] = {
+    "network": {
+        "sizes": [2, 4, 2],
+        "hidden_activation": "tanh",
+        "output_activation": "softmax",
+        "cost": "log_likelihood",
+    },
+    "seed": 0,
+    "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]],
+    "targets": [[1, 0], [0, 1], [0, 1], [1, 0]],
+}
+
+# A trained job's weights (paste an id from POST /v1/jobs once it has succeeded).
+JOB_EXAMPLE: dict[str, Any] = {
+    "job_id": "<job id>",
+    "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]],
+    "targets": [[0], [1], [1], [0]],
+}
+
 
 class LayerParameters(BaseModel):
     """One layer of a weights document: `weights` is `n_l × n_{l-1}`, `biases` is `n_l`."""

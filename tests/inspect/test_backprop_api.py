@@ -166,3 +166,18 @@ def test_unknown_job_is_404(client: Any) -> None:
     response = client.post("/v1/backprop", json=payload)
     assert response.status_code == 404
     assert _detail(response) == "job 'no-such-job' not found"
+
+
+def test_the_openapi_examples_run_as_they_are(client: Any) -> None:
+    """Try it out on /docs: the given-weights and seeded examples answer 200 as they are."""
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/v1/backprop"]["post"]["requestBody"]["content"]["application/json"]
+    examples = {name: entry["value"] for name, entry in body["examples"].items()}
+    assert set(examples) == {"xor_2_3_1", "seeded_softmax", "job"}
+    for name in ("xor_2_3_1", "seeded_softmax"):
+        response = client.post("/v1/backprop", json=examples[name])
+        assert response.status_code == 200, (name, response.text)
+        assert response.json()["gradient_check"]["max_rel_error"] < 1e-6
+    response = client.post("/v1/backprop", json=examples["job"])
+    assert response.status_code == 404
+    assert _detail(response) == "job '<job id>' not found"

@@ -8,10 +8,10 @@ check costs two forward passes per parameter.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Body
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep
@@ -19,6 +19,9 @@ from app.db import queries
 from app.errors import Conflict, InvalidInput
 from app.nn import Network, NetworkSpec, backprop_trace, gradient_check, sgd_step
 from app.schemas.backprop import (
+    JOB_EXAMPLE,
+    SEED_EXAMPLE,
+    XOR_EXAMPLE,
     BackpropRequest,
     BackpropResponse,
     GradientCheck,
@@ -27,7 +30,7 @@ from app.schemas.backprop import (
     Update,
     UpdatedLayer,
 )
-from app.schemas.common import error_responses
+from app.schemas.common import error_responses, example
 from app.schemas.jobs import NetworkSpec as NetworkModel
 
 router = APIRouter(prefix="/v1", tags=["backprop"])
@@ -52,7 +55,19 @@ round-off (~1e-16/ε). Measured over 160 small networks (every hidden × output 
     summary="Run one forward and backward pass and show every layer's delta and gradients",
     responses=error_responses(404, 409, 422),
 )
-def run_backprop(body: BackpropRequest, session: SessionDep) -> BackpropResponse:
+def run_backprop(
+    body: Annotated[
+        BackpropRequest,
+        Body(
+            openapi_examples={
+                "xor_2_3_1": example("2-3-1 sigmoid network on XOR, given weights", XOR_EXAMPLE),
+                "seeded_softmax": example("2-4-2 softmax network, seeded weights", SEED_EXAMPLE),
+                "job": example("A trained job's weights (paste its id)", JOB_EXAMPLE),
+            }
+        ),
+    ],
+    session: SessionDep,
+) -> BackpropResponse:
     """Backpropagate one batch through the network and return what each layer computed.
 
     Per layer: `z`, `activation`, `delta` (one row per sample) and the batch-mean
