@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.nn import NetworkSpec, TrainingConfig, train
+from app.nn import Network, NetworkSpec, TrainingConfig, train, training_gradients
 from app.schemas.backprop import XOR_EXAMPLE
 from tests.inspect import reference as ref
 
@@ -155,6 +155,11 @@ def test_gradients_equal_the_training_loops(case: dict[str, Any]) -> None:
         step_b = (np.array(before["biases"]) - np.array(after["biases"])) / eta
         np.testing.assert_allclose(step_w, lt["grad_weights"], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(step_b, lt["grad_biases"], rtol=1e-9, atol=1e-12)
+    # And the training code's batch gradients themselves (its preallocated fast path).
+    grad_w, grad_b = training_gradients(Network.from_layers(spec, start), case["x"], case["y"])
+    for lt, gw, gb in zip(body["layers"], grad_w, grad_b, strict=True):
+        np.testing.assert_allclose(gw, lt["grad_weights"], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(gb, lt["grad_biases"], rtol=1e-12, atol=1e-15)
 
 
 def test_update_subtracts_the_gradient_with_l2(case: dict[str, Any]) -> None:
