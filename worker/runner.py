@@ -143,8 +143,8 @@ class Worker:
                 on_epoch_end=recorder,
                 should_stop=guard.should_stop,
             )
-        except LeaseLost:
-            raise
+        except (LeaseLost, SQLAlchemyError):
+            raise  # not the job's fault: its lease expires and another attempt resumes it
         except DivergenceError as exc:
             guard.stop()
             self._finish(lease, JobStatus.failed, error=str(exc))
