@@ -181,3 +181,16 @@ def test_the_openapi_examples_run_as_they_are(client: Any) -> None:
     response = client.post("/v1/backprop", json=examples["job"])
     assert response.status_code == 404
     assert _detail(response) == "job '<job id>' not found"
+
+
+def test_an_overflowing_pass_is_422_not_a_500(client: Any) -> None:
+    """z = 10 · 1e308 is inf; JSON cannot carry it, so the caller hears why."""
+    weights = copy.deepcopy(XOR_EXAMPLE["weights"])
+    weights[0]["weights"][0] = [10.0, 0.0]
+    payload = _example(weights=weights, inputs=[[1e308, 0]], targets=[[1]])
+    response = client.post("/v1/backprop", json=payload)
+    assert response.status_code == 422
+    assert _detail(response) == (
+        "inputs: the pass produced non-finite numbers (overflow, or a log of 0 in the cost); "
+        "use smaller inputs or weights, or targets the cost allows"
+    )

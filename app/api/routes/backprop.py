@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import SessionDep
 from app.db import queries
 from app.errors import Conflict, InvalidInput
-from app.nn import Network, NetworkSpec, backprop_trace, gradient_check, sgd_step
+from app.nn import Network, NetworkSpec, Trace, backprop_trace, gradient_check, sgd_step
 from app.schemas.backprop import (
     JOB_EXAMPLE,
     SEED_EXAMPLE,
@@ -186,6 +186,7 @@ def _inspect(
     y: np.ndarray,
     body: BackpropRequest,
 ) -> BackpropResponse:
+    """Trace the pass, check it, optionally step, and refuse what JSON cannot carry."""
     trace = backprop_trace(net, x, y)
     params = net.to_document()["layers"]
     layers = [
@@ -202,38 +203,11 @@ def _inspect(
         )
         for l_index, (t, p) in enumerate(zip(trace.layers, params, strict=True), start=1)
     ]
-    check = None
-    if body.check_gradients:
-        results = gradient_check(net, x, y, eps=CHECK_EPSILON)
-        check_layers = [
-            LayerCheck(
-                layer=i,
-                max_rel_error_weights=float(c.max_rel_error_weights),
-                max_rel_error_biases=float(c.max_rel_error_biases),
-            )
-            for i, c in enumerate(results, start=1)
-        ]
-        check = GradientCheck(
-            epsilon=CHECK_EPSILON,
-            max_rel_error=max(
-                max(c.max_rel_error_weights, c.max_rel_error_biases) for c in check_layers
-            ),
-            layers=check_layers,
-        )
+    check = _gradient_check(net, x, y) if body.check_gradients else None
     update = None
     if body.learning_rate is not None:
         n = body.n if body.n is not None else x.shape[0]
-        stepped = sgd_step(net, trace, body.learning_rate, l2=body.l2, n=n)
-        update = Update(
-            learning_rate=body.learning_rate,
-            l2=body.l2,
-            n=n,
-            layers=[
-                UpdatedLayer(weights=p["weights"], biases=p["biases"])
-                for p in stepped.to_document()["layers"]
-            ],
-            cost_after=float(stepped.loss(x, y)),
-        )
+        update = _update(net, trace, x, y, body.learning_rate, body.l2, n)
     response = BackpropResponse(
         network=network,
         source=source,
@@ -247,6 +221,43 @@ def _inspect(
     return response
 
 
+def _gradient_check(net: Network, x: np.ndarray, y: np.ndarray) -> GradientCheck:
+    """Central finite differences of every parameter vs backprop, per layer."""
+    layers = [
+        LayerCheck(
+            layer=i,
+            max_rel_error_weights=float(c.max_rel_error_weights),
+            max_rel_error_biases=float(c.max_rel_error_biases),
+        )
+        for i, c in enumerate(gradient_check(net, x, y, eps=CHECK_EPSILON), start=1)
+    ]
+    worst = max(max(c.max_rel_error_weights, c.max_rel_error_biases) for c in layers)
+    return GradientCheck(epsilon=CHECK_EPSILON, max_rel_error=worst, layers=layers)
+
+
+def _update(
+    net: Network,
+    trace: Trace,
+    x: np.ndarray,
+    y: np.ndarray,
+    learning_rate: float,
+    l2: float,
+    n: int,
+) -> Update:
+    """One DESIGN §1 step (it subtracts the gradient) and the batch's cost after it."""
+    stepped = sgd_step(net, trace, learning_rate, l2=l2, n=n)
+    return Update(
+        learning_rate=learning_rate,
+        l2=l2,
+        n=n,
+        layers=[
+            UpdatedLayer(weights=p["weights"], biases=p["biases"])
+            for p in stepped.to_document()["layers"]
+        ],
+        cost_after=float(stepped.loss(x, y)),
+    )
+
+
 def _rows(array: Any) -> list[list[float]]:
     """A batch quantity as one row per sample."""
     return np.asarray(array, dtype=np.float64).tolist()  # type: ignore[no-any-return]
@@ -257,6 +268,9 @@ def _require_finite(response: BackpropResponse) -> None:
     numbers = [response.cost]
     if response.update is not None:
         numbers.append(response.update.cost_after)
+        for new in response.update.layers:
+            numbers.extend(v for row in new.weights for v in row)
+            numbers.extend(new.biases)
     for layer in response.layers:
         for rows in (layer.z, layer.activation, layer.delta, layer.grad_weights):
             numbers.extend(v for row in rows for v in row)
