@@ -61,8 +61,10 @@ def _post(client: Any, payload: dict[str, Any]) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
-@pytest.fixture(params=[(h, o, c) for h in HIDDEN for o, c in OUTPUT_COST], ids="-".join)
-def case(request: pytest.FixtureRequest, client: Any) -> dict[str, Any]:
+@pytest.fixture(
+    scope="module", params=[(h, o, c) for h in HIDDEN for o, c in OUTPUT_COST], ids="-".join
+)
+def case(request: pytest.FixtureRequest, shared_client: Any) -> dict[str, Any]:
     """One pass per hidden × output × cost, weights initialised from a seed by the server."""
     hidden, output, cost = request.param
     x, y = _batch(output, cost, seed=10 * HIDDEN.index(hidden) + OUTPUT_COST.index((output, cost)))
@@ -81,7 +83,7 @@ def case(request: pytest.FixtureRequest, client: Any) -> dict[str, Any]:
         "l2": 0.3,
         "n": 20,
     }
-    body = _post(client, payload)
+    body = _post(shared_client, payload)
     activations = [hidden] * (len(SIZES) - 2) + [output]
     return {"body": body, "x": x, "y": y, "network": network, "activations": activations}
 
