@@ -19,8 +19,8 @@ prints seconds per epoch and samples/s for:
   contiguous batches, nothing else (forward x·W1 and h·W2, backward δ2·W2ᵀ, hᵀ·δ2, xᵀ·δ1).
 
 Each contender runs ``--repeat`` times; the best time counts (a shared 2-core VM is
-noisy). Ratios: "x engine" is the contender's samples/s divided by the engine's, "x floor"
-its time divided by the floor's. Usage::
+noisy). Ratios, of times per epoch: "vs engine" is the contender's time divided by the
+engine's (2.0: the engine is twice as fast), "vs floor" its time divided by the floor's. Usage::
 
     python benchmarks/engine.py                   # the full table (a few minutes)
     python benchmarks/engine.py --batches 64 --dtypes float32 --repeat 1
@@ -196,25 +196,32 @@ def blas_info() -> tuple[str, int]:
     return text, int(infos[0].get("num_threads") or 1)
 
 
-def best_of(repeat: int, fn: Callable[[], float]) -> float:
-    return min(fn() for _ in range(repeat))
+def best_of(repeat: int, fn: Callable[..., float], *args: object) -> float:
+    return min(fn(*args) for _ in range(repeat))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--samples", type=int, default=60_000)
     parser.add_argument("--batches", type=int, nargs="+", default=[10, 64, 256])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--reference-fraction", type=float, default=0.05,
                         help="share of the epoch the per-sample loop runs (extrapolated)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS and torch threads (default: what the BLAS uses)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["per-sample", "sklearn", "torch"])
     args = parser.parse_args(argv)
 
+    if args.threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads, user_api="blas")
     blas, threads = blas_info()
     print(f"BLAS: {blas}")
-    print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset")
+    print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset; "
+          f"load average {os.getloadavg()[0]:.1f}")
     try:
         import torch
 
@@ -234,28 +241,29 @@ def main(argv: list[str] | None = None) -> None:
           f"best of {args.repeat}; * = per-sample loop on {args.reference_fraction:.0%} "
           f"of the data, extrapolated\n")
     header = (f"{'dtype':8} {'batch':>5}  {'contender':11} {'s/epoch':>9} {'samples/s':>11} "
-              f"{'x engine':>9} {'x floor':>8}")
+              f"{'vs engine':>9} {'vs floor':>8}")
     print(header)
     print("-" * len(header))
     for dtype in args.dtypes:
         for batch in args.batches:
-            rows: list[tuple[str, float]] = []
-            rows.append(("engine", best_of(args.repeat, lambda: run_engine(x, y, batch, dtype))))
+            rows: list[tuple[str, float]] = [
+                ("engine", best_of(args.repeat, run_engine, x, y, batch, dtype)),
+                ("gemm floor", best_of(args.repeat, run_floor, x, batch, dtype)),
+            ]
             if "per-sample" not in args.skip:
                 rows.append(("per-sample*", run_per_sample(x, y, batch, dtype,
                                                            args.reference_fraction)))
             if "sklearn" not in args.skip:
-                rows.append(("sklearn", best_of(args.repeat,
-                                                lambda: run_sklearn(x, labels, batch, dtype))))
+                rows.append(("sklearn", best_of(args.repeat, run_sklearn, x, labels, batch,
+                                                dtype)))
             if "torch" not in args.skip:
-                rows.append(("torch", best_of(args.repeat,
-                                              lambda: run_torch(x, y, batch, dtype, threads))))
-            rows.append(("gemm floor", best_of(args.repeat, lambda: run_floor(x, batch, dtype))))
-            engine_t, floor_t = rows[0][1], rows[-1][1]
+                rows.append(("torch", best_of(args.repeat, run_torch, x, y, batch, dtype,
+                                              threads)))
+            engine_t, floor_t = rows[0][1], rows[1][1]
             for name, t in rows:
                 print(f"{dtype:8} {batch:>5}  {name:11} {t:>9.3f} {args.samples / t:>11,.0f} "
-                      f"{engine_t / t:>9.2f} {t / floor_t:>8.2f}", flush=True)
-            print()
+                      f"{t / engine_t:>9.2f} {t / floor_t:>8.2f}", flush=True)
+            print(flush=True)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from app import jobqueue  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -52,6 +51,7 @@ from app.db.migrate import upgrade_head  # noqa: E402
 from app.db.models import Dataset, Job, JobStatus, Metric  # noqa: E402
 from app.db.session import make_engine, make_sessionmaker  # noqa: E402
 from app.db.types import utcnow  # noqa: E402
+from tests.scale.postgres import Cluster, drop_schema, missing_reason, new_schema  # noqa: E402
 
 NETWORK = {
     "sizes": [2, 4, 1],
@@ -62,29 +62,6 @@ NETWORK = {
 }
 EPOCHS = 5
 TRAINING = {"epochs": EPOCHS, "batch_size": 8, "learning_rate": 0.5, "seed": 0}
-
-
-def _admin(url: str, sql: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(sql))
-    finally:
-        engine.dispose()
-
-
-def new_schema(url: str, made: list[str]) -> str:
-    """A fresh schema in the database at ``url`` (a round never sees another's jobs)."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    _admin(url, f'CREATE SCHEMA "{name}"')
-    made.append(name)
-    separator = "&" if "?" in url else "?"
-    return f"{url}{separator}options=-csearch_path%3D{name}"
-
-
-def drop_schemas(url: str, names: list[str]) -> None:
-    for name in names:
-        _admin(url, f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def fill_queue(url: str, jobs: int) -> None:
@@ -228,8 +205,6 @@ def main() -> int:
 
     cluster = None
     if args.database_url is None:
-        from tests.scale.postgres import Cluster, missing_reason
-
         reason = missing_reason()
         if reason:
             print(f"cannot start PostgreSQL: {reason}", file=sys.stderr)
@@ -241,7 +216,8 @@ def main() -> int:
     def fresh() -> str:
         if cluster is not None:
             return cluster.create_database()
-        return new_schema(args.database_url, schemas)
+        schemas.append(new_schema(args.database_url, prefix="bench"))
+        return schemas[-1]
 
     ok = True
     try:
@@ -268,8 +244,8 @@ def main() -> int:
     finally:
         if cluster is not None:
             cluster.stop()
-        if schemas:
-            drop_schemas(args.database_url, schemas)
+        for url in schemas:
+            drop_schema(url)
     print("no job ran twice" if ok else "CHECK FAILED")
     return 0 if ok else 1
 

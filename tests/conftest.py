@@ -5,6 +5,7 @@ datasets and job specs."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from app.db.migrate import upgrade_head
 from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
-from tests.scale.postgres import Cluster, missing_reason
+from tests.scale.postgres import Cluster, External, missing_reason
 
 
 def npy(array: np.ndarray) -> bytes:
@@ -68,11 +69,18 @@ def make_settings(path: Path | str, **overrides: Any) -> Settings:
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
+# An existing PostgreSQL database to use instead of starting a throwaway server (e.g.
+# postgresql+psycopg://user@host/db_for_tests); each test gets a new schema in it.
+TEST_DATABASE_URL = os.environ.get("BACKPROP_TEST_DATABASE_URL")
+
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Cluster]:
-    """A PostgreSQL server on 127.0.0.1 for the whole session (skipped, with the reason,
-    only where the server binaries are not installed)."""
+def postgres() -> Iterator[Cluster | External]:
+    """PostgreSQL for the whole session: BACKPROP_TEST_DATABASE_URL, or a server started
+    on 127.0.0.1 (skipped, with the reason, only where its binaries are not installed)."""
+    if TEST_DATABASE_URL:
+        yield External(TEST_DATABASE_URL)
+        return
     reason = missing_reason()
     if reason is not None:
         pytest.skip(reason)
@@ -85,7 +93,7 @@ def fresh_database(request: pytest.FixtureRequest, backend: str, sqlite_file: Pa
     """URL of a new empty database on ``backend``, dropped when ``request`` ends."""
     if backend == "sqlite":
         return f"sqlite:///{sqlite_file}"
-    cluster: Cluster = request.getfixturevalue("postgres")
+    cluster: Cluster | External = request.getfixturevalue("postgres")
     url = cluster.create_database()
     request.addfinalizer(lambda: cluster.drop_database(url))
     return url

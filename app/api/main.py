@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
-from app.api.routes import datasets, health, jobs
+from app.api.routes import backprop, datasets, health, jobs
 from app.auth import install_auth
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
@@ -56,4 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
+    app.include_router(backprop.router)
     return app

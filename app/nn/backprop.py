@@ -32,7 +32,15 @@ def with_ones(x: Array, dtype: str) -> Array:
 
 
 class Backprop:
-    """Buffers and the forward/backward pass for batches of up to ``max_rows`` rows."""
+    """Buffers and the forward/backward pass for batches of up to ``max_rows`` rows.
+
+    Hidden layers live in contiguous ``(m, n_l + 1)`` buffers whose last column holds
+    the ones the next product needs. Matrix products read and write the ``(m, n_l)``
+    part through strided views (BLAS takes a leading dimension at no cost), while the
+    elementwise work runs over the whole contiguous buffer, which NumPy does about twice
+    as fast as over a strided view at these sizes; the ones column is restored after
+    the activation, and its entry of δ (computed from the bias row, never used) is junk.
+    """
 
     def __init__(self, net: Network, max_rows: int) -> None:
         self.net = net
@@ -43,12 +51,14 @@ class Backprop:
         self.acts = net.layer_activation_objects
         self.cost = net.cost_object
         self.canonical = self.cost.canonical == self.acts[-1].name
-        #: [A_l, 1] for the hidden layers l = 1..L-1 (the ones column is never written).
+        #: [A_l, 1] for the hidden layers l = 1..L-1.
         self.a_buf = [np.ones((max_rows, n + 1), dtype=dt) for n in sizes[1:-1]]
-        self.d_buf = [np.empty((max_rows, n), dtype=dt) for n in sizes[1:]]
-        self.t_buf = [np.empty((max_rows, n), dtype=dt) for n in sizes[1:]]
-        #: W_l as a view into P_l (for Δ_{l-1} = Δ_l W_l); valid while P_l is updated in place.
-        self.w_back = [p[:-1].T for p in self.params]
+        #: Δ_l (hidden: with a junk last column) and scratch of the same shapes.
+        self.d_buf = [np.empty((max_rows, n + 1), dtype=dt) for n in sizes[1:-1]]
+        self.d_buf.append(np.empty((max_rows, sizes[-1]), dtype=dt))
+        self.t_buf = [np.empty_like(d) for d in self.d_buf]
+        #: P_lᵀ views (for [Δ_{l-1}, junk] = Δ_l P_lᵀ); valid while P_l is updated in place.
+        self.p_back = [p.T for p in self.params]
         #: Gradient sums Σ_x ∂C_x/∂P_l, same layout as the parameters.
         self.grads = [np.empty_like(p) for p in self.params]
 
@@ -56,20 +66,16 @@ class Backprop:
         """Forward ``x1 = [x, 1]`` (m rows); a_L goes into ``out``; returns the layer
         inputs ``[x1, [a_1, 1], …, [a_{L-1}, 1]]`` followed by a_L."""
         m = x1.shape[0]
-        a = x1
         outs = [x1]
-        last = len(self.acts) - 1
-        for i, (p, act) in enumerate(zip(self.params, self.acts, strict=True)):
-            if i == last:
-                np.matmul(a, p, out=out)
-                act.fn(out, out=out)
-                outs.append(out)
-            else:
-                a = self.a_buf[i][:m]
-                z = a[:, :-1]
-                np.matmul(outs[-1], p, out=z)
-                act.fn(z, out=z)
-                outs.append(a)
+        for i, (p, act) in enumerate(zip(self.params[:-1], self.acts, strict=False)):
+            a = self.a_buf[i][:m]
+            np.matmul(outs[i], p, out=a[:, :-1])
+            act.fn(a, out=a)
+            a[:, -1] = 1.0
+            outs.append(a)
+        np.matmul(outs[-1], self.params[-1], out=out)
+        self.acts[-1].fn(out, out=out)
+        outs.append(out)
         return outs
 
     def backward(self, outs: list[Array], y: Array, scale: float = 1.0) -> None:
@@ -87,10 +93,10 @@ class Backprop:
         for i in range(len(self.acts) - 1, -1, -1):
             np.matmul(outs[i].T, delta, out=self.grads[i])
             if i:
-                prev = self.d_buf[i - 1][:m]
-                np.matmul(delta, self.w_back[i], out=prev)
-                self.acts[i - 1].backprop_(prev, outs[i][:, :-1], self.t_buf[i - 1][:m])
-                delta = prev
+                full = self.d_buf[i - 1][:m]
+                np.matmul(delta, self.p_back[i], out=full)  # (W_{l+1}ᵀ δ_{l+1}), + junk
+                self.acts[i - 1].backprop_(full, outs[i], self.t_buf[i - 1][:m])
+                delta = full[:, :-1]
 
     def gradients(self, x: Array, y: Array) -> tuple[list[Array], list[Array], Array]:
         """Mean gradients (Nielsen orientation) and outputs for one batch (tests, tools)."""

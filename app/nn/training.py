@@ -321,7 +321,8 @@ class _Loop:
             e = min(s + bs, n)
             m = e - s
             xb = x_batch[:m]
-            take(x_train1, perm[s:e], axis=0, out=xb)
+            # mode="clip": the indices are valid, and "raise" would buffer the copy
+            take(x_train1, perm[s:e], axis=0, out=xb, mode="clip")
             scale = grad_scale(m)
             backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
             if k == n_batches - 1:  # health metrics come from the epoch's last batch

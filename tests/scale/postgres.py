@@ -120,22 +120,11 @@ class Cluster:
     def create_database(self) -> str:
         """A new empty schema (as good as a new database, and ~1 ms instead of ~300 ms
         for CREATE DATABASE); returns a URL whose connections use it as search_path."""
-        name = f"t_{uuid.uuid4().hex[:16]}"
-        self._admin(f'CREATE SCHEMA "{name}"')
-        return f"{self.admin_url()}?options=-csearch_path%3D{name}"
+        return new_schema(self.admin_url())
 
     def drop_database(self, url: str) -> None:
         """Drop a schema made by :meth:`create_database` with everything in it."""
-        name = url.rsplit("%3D", 1)[1]
-        self._admin(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-    def _admin(self, sql: str) -> None:
-        engine = create_engine(self.admin_url(), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.execute(text(sql))
-        finally:
-            engine.dispose()
+        drop_schema(url)
 
     def stop(self) -> None:
         """Stop the server at once and delete its files."""
@@ -147,3 +136,44 @@ class Cluster:
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
+
+
+class External:
+    """An existing PostgreSQL database (``BACKPROP_TEST_DATABASE_URL``) used the same
+    way: one new schema per test, dropped afterwards; nothing else in it is touched."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def create_database(self) -> str:
+        return new_schema(self.url)
+
+    def drop_database(self, url: str) -> None:
+        drop_schema(url)
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is not ours."""
+
+
+def _admin(url: str, sql: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
+def new_schema(url: str, prefix: str = "t") -> str:
+    """Create an empty schema in the database at ``url``; return ``url`` with
+    ``options=-csearch_path=<schema>``, so everything made through it lands there."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    _admin(url, f'CREATE SCHEMA "{name}"')
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{name}"
+
+
+def drop_schema(url: str) -> None:
+    """Drop the schema a :func:`new_schema` URL points at, with everything in it."""
+    base, _, name = url.rpartition("options=-csearch_path%3D")
+    _admin(base.rstrip("?&"), f'DROP SCHEMA IF EXISTS "{name}" CASCADE')

@@ -158,6 +158,7 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
     predict: dict[str, Any] = {"inputs": [[0, 1]]}
     job_body: dict[str, Any] = {"network": network_spec(), "training": training_config()}
     Call = tuple[str, str, dict[str, Any] | None]
+    backprop = {"job_id": job_id, "inputs": [[0, 1]], "targets": [[1]]}
     reads: list[Call] = [
         ("GET", f"/v1/datasets/{dataset_id}", None),
         ("GET", f"/v1/datasets/{dataset_id}/download", None),
@@ -166,6 +167,7 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("GET", f"/v1/jobs/{job_id}/weights", None),
         ("GET", f"/v1/jobs/{job_id}/weights?format=npz", None),
         ("POST", f"/v1/jobs/{job_id}/predict", predict),
+        ("POST", "/v1/backprop", backprop),
     ]
     for method, url, body in reads:
         assert client.request(method, url, json=body, headers=mine).status_code == 200, url
