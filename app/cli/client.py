@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -33,6 +35,20 @@ class ApiError(CLIError):
         self.status = status
         self.detail = detail
         super().__init__(f"{method} {path} failed ({status}): {detail}")
+
+
+def command(func: Callable[..., int]) -> Callable[..., int]:
+    """Wrap a subcommand: a CLIError becomes one line on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return func(*args, **kwargs)
+        except CLIError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+
+    return wrapper
 
 
 def format_detail(detail: Any) -> str:
@@ -138,21 +154,20 @@ class BackpropClient(BackpropClientBase):
         return self.json("POST", f"/v1/jobs/{job_id}/predict", json={"inputs": inputs})
 
     def events(self, job_id: str, last_event_id: str | None) -> Iterator[ServerSentEvent]:
-        """The job's event stream from after `last_event_id`; ends when the job ends."""
+        """The job's event stream from after `last_event_id`; ends when the job ends.
+
+        Transport errors propagate as httpx errors: the caller decides to reconnect."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(None, connect=5.0)  # quiet epochs are not an error
-        try:
-            with connect_sse(self.http, "GET", f"/v1/jobs/{job_id}/events", headers=headers,
-                             timeout=timeout) as source:
-                response = source.response
-                if response.status_code == 204:
-                    return
-                if response.status_code >= 400:
-                    response.read()
-                    raise _error_from(response)
-                yield from source.iter_sse()
-        except httpx.ConnectError as exc:
-            raise CLIError(f"cannot reach the Backprop API at {self.base_url}: {exc}") from exc
+        with connect_sse(self.http, "GET", f"/v1/jobs/{job_id}/events", headers=headers,
+                         timeout=timeout) as source:
+            response = source.response
+            if response.status_code == 204:
+                return
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            yield from source.iter_sse()
 
 
 def _items(page: Any) -> list[dict[str, Any]]:

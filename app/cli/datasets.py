@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from app.cli.client import BackpropClient, CLIError
+from app.cli.client import BackpropClient, CLIError, command
 from app.cli.output import print_json, print_table
 
 KINDS = ("xor", "circles", "moons", "spirals", "blobs", "sine")
@@ -14,6 +14,7 @@ COLUMNS = (("id", "id"), ("name", "name"), ("samples", "n_samples"),
            ("created", "created_at"))
 
 
+@command
 def upload(args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:
@@ -29,6 +30,7 @@ def upload(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def generate(args: argparse.Namespace) -> int:
     body = {"kind": args.kind, "n_samples": args.n_samples, "noise": args.noise,
             "seed": args.seed}
@@ -40,6 +42,7 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def list_(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         datasets = client.list_datasets(args.limit)

@@ -125,6 +125,8 @@ def follow(client: BackpropClient, job_id: str) -> int:
         while not state.ended:
             try:
                 for sse in client.events(job_id, state.last_event_id):
+                    if sse.event not in ("status", "metrics", "end"):
+                        continue  # keep-alive pings (SSE comments) carry no data
                     _apply(state, sse.event, json.loads(sse.data), display)
                     state.last_event_id = sse.id or state.last_event_id
                     failures = 0
@@ -132,10 +134,11 @@ def follow(client: BackpropClient, job_id: str) -> int:
                     job = client.get_job(job_id)
                     if job["status"] in EXIT_CODES:
                         state.status, state.error, state.ended = job["status"], job["error"], True
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+            except httpx.TransportError as exc:
                 failures += 1
                 if failures > RECONNECTS:
-                    raise CLIError(f"lost the event stream of job {job_id}: {exc}") from exc
+                    raise CLIError(f"lost the event stream of job {job_id} at "
+                                   f"{client.base_url}: {exc}") from exc
                 time.sleep(min(2.0 ** failures / 4, 5.0))
     except KeyboardInterrupt:
         display.close()

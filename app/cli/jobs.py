@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.client import BackpropClient, CLIError
+from app.cli.client import BackpropClient, CLIError, command
 from app.cli.follow import follow
 from app.cli.output import print_json, print_table
 
@@ -20,6 +20,7 @@ COLUMNS = (("id", "id"), ("status", "status"), ("epoch", "progress.epoch"),
            ("created", "created_at"))
 
 
+@command
 def list_(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         jobs = client.list_jobs(args.status, args.limit)
@@ -30,6 +31,7 @@ def list_(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def show(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         job = client.get_job(args.id)
@@ -39,6 +41,7 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def cancel(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         client.cancel_job(args.id)
@@ -48,6 +51,7 @@ def cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def delete(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         client.delete_job(args.id)
@@ -55,11 +59,13 @@ def delete(args: argparse.Namespace) -> int:
     return 0
 
 
+@command
 def follow_(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         return follow(client, args.id)
 
 
+@command
 def weights(args: argparse.Namespace) -> int:
     fmt = args.format or ("npz" if args.output and args.output.endswith(".npz") else "json")
     with BackpropClient() as client:
@@ -97,6 +103,7 @@ def read_inputs(path: str) -> list[list[float]]:
     return doc["inputs"] if isinstance(doc, dict) and "inputs" in doc else doc
 
 
+@command
 def predict(args: argparse.Namespace) -> int:
     inputs = read_inputs(args.inputs)
     with BackpropClient() as client:

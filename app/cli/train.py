@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from app.cli.client import BackpropClient, CLIError
+from app.cli.client import BackpropClient, CLIError, command
 from app.cli.follow import follow
 from app.cli.output import print_json
 
@@ -80,6 +80,7 @@ def build_job(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
+@command
 def train(args: argparse.Namespace) -> int:
     body = build_job(args)
     with BackpropClient() as client:

@@ -37,6 +37,8 @@ class Reader:
                 self.status_code = source.response.status_code
                 if self.status_code == 200:
                     for sse in source.iter_sse():
+                        if sse.event == "message" and not sse.data:
+                            continue  # a keep-alive ping
                         self.events.put((sse.event, sse.id, json.loads(sse.data)))
                         if self.stop.is_set():
                             break
