@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
-from app.api.routes import health
+from app.api.routes import dashboard, datasets, events, health, jobs, plots
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
 
@@ -53,4 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     # datasets and jobs routers are included once app.nn / app.datasets are merged
+    app.include_router(datasets.router)
+    app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(plots.router)
+    app.include_router(dashboard.router)
     return app

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from httpx_sse import ServerSentEvent, connect_sse
@@ -76,8 +76,8 @@ def _error_from(response: httpx.Response) -> ApiError:
     return ApiError(response.status_code, request.method, request.url.path, detail)
 
 
-class BackpropClientBase:
-    """Shared plumbing: base URL, one httpx.Client, error mapping."""
+class BackpropClient:
+    """One method per REST call the CLI makes (DESIGN §3), over one httpx.Client."""
 
     def __init__(self, base_url: str | None = None, *, transport: httpx.BaseTransport | None
                  = None) -> None:
@@ -87,7 +87,7 @@ class BackpropClientBase:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> BackpropClientBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -111,9 +111,6 @@ class BackpropClientBase:
             return None
         return response.json()
 
-
-class BackpropClient(BackpropClientBase):
-    """One method per REST call the CLI makes (DESIGN §3)."""
 
     def upload_dataset(self, filename: str, content: bytes, form: dict[str, str]) -> Any:
         files = {"file": (filename, content, "application/octet-stream")}

@@ -11,6 +11,7 @@ import io
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -27,8 +28,8 @@ from app.plots.grid import BoundaryGrid, target_labels  # noqa: E402
 
 DPI = 100
 FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
-TRAIN_STYLE = {"linestyle": "-", "linewidth": 1.8}
-VALIDATION_STYLE = {"linestyle": "--", "linewidth": 1.8}
+TRAIN_STYLE: dict[str, Any] = {"linestyle": "-", "linewidth": 1.8}
+VALIDATION_STYLE: dict[str, Any] = {"linestyle": "--", "linewidth": 1.8}
 # Playground-like colours: orange for class 0 / low output, blue for class 1 / high output.
 ORANGE, BLUE = "#f59322", "#0877bd"
 CLASS_COLOURS = [ORANGE, BLUE, "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
