@@ -100,9 +100,11 @@ class Driver:
         assert lease is not None, "no queued job to claim"
         return lease
 
-    def epoch(self, lease: Lease, epoch: int, *, accuracy: bool = True) -> None:
+    def epoch(self, lease: Lease, epoch: int, *, accuracy: bool = True,
+              checkpoint: bytes | None = None) -> None:
         with self.sessions() as session:
-            jobqueue.record_epoch(session, lease, metric_row(epoch, accuracy=accuracy))
+            jobqueue.record_epoch(session, lease, metric_row(epoch, accuracy=accuracy),
+                                  checkpoint)
 
     def reset(self, lease: Lease, epoch: int) -> None:
         with self.sessions() as session:

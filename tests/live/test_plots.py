@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.nn import Network, NetworkSpec
+from app.nn import Network, NetworkSpec, TrainingConfig, TrainState, train
 from tests.live.conftest import Driver, make_dataset, make_job
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -163,6 +163,29 @@ def test_decision_boundary_of_a_queued_job_is_409(
     assert response.json()["detail"] == (
         f"job {job['id']!r} has no weights yet (status queued, epoch 0); "
         "try again after its first checkpoint")
+
+
+def test_decision_boundary_of_a_running_job_uses_its_latest_checkpoint(
+    api: httpx.Client, driver: Driver
+) -> None:
+    spec = NetworkSpec(sizes=[2, 4, 1])
+    x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([[0.0], [1.0], [1.0], [0.0]])
+    states: list[TrainState] = []
+    train(spec, TrainingConfig(epochs=2, batch_size=2, learning_rate=1.0), x, y,
+          task="classification", on_epoch_end=lambda _m, state: states.append(state))
+    job = make_job(api, make_dataset(api), epochs=10)
+    lease = driver.claim()
+    driver.epoch(lease, 1, checkpoint=states[0].to_bytes())
+    driver.epoch(lease, 2, checkpoint=states[1].to_bytes())
+    png = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.png")
+    assert png.status_code == 200 and png_size(png.content) == (600, 600)
+    grid = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.json",
+                   params={"resolution": 5}).json()
+    assert (grid["status"], grid["epoch"]) == ("running", 2)
+    points = np.array([[gx, gy] for gy in grid["y"] for gx in grid["x"]])
+    expected = states[1].network.forward(points).reshape(5, 5, 1)
+    np.testing.assert_allclose(grid["outputs"], expected)
 
 
 def test_decision_boundary_needs_two_features(api: httpx.Client, driver: Driver) -> None:
