@@ -43,6 +43,13 @@ function fmt(value, digits = 4) {
   return Number(value.toPrecision(digits)).toString();
 }
 
+function shortTime(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
 function statusBadge(status) {
   return el("span", { class: `status ${status}` }, status);
 }
@@ -82,7 +89,7 @@ function renderList(jobs) {
     row.appendChild(el("td")).appendChild(statusBadge(job.status));
     row.appendChild(progressCell(job));
     row.appendChild(el("td", {}, (job.network && job.network.sizes || []).join("-")));
-    row.appendChild(el("td", {}, job.created_at ? new Date(job.created_at).toLocaleString() : ""));
+    row.appendChild(el("td", { title: job.created_at || "" }, shortTime(job.created_at)));
     row.addEventListener("click", () => { location.hash = `job=${job.id}`; });
     body.appendChild(row);
   }
@@ -168,6 +175,10 @@ function showJob(job) {
   if (job.error) {
     $("job-error").textContent = job.error;
     $("job-error").hidden = false;
+  }
+  $("metrics-heading").textContent = FINISHED.has(job.status) ? "Final metrics" : "Latest metrics";
+  if (job.final_metrics && job.final_metrics.stopped_early) {
+    $("job-progress").textContent += " · stopped early (no improvement)";
   }
   const spec = { dataset_id: job.dataset_id, network: job.network, training: job.training };
   $("job-spec").textContent = JSON.stringify(spec, null, 2);

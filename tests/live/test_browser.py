@@ -79,6 +79,7 @@ def test_dashboard_follows_a_training_job_live(
     driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]),
                                                     seed=0).to_npz())
     page.wait_for_selector('#job-panel[data-status="succeeded"]')
+    assert page.locator("#metrics-heading").inner_text() == "Final metrics"
     page.wait_for_selector('#accuracy-chart[data-points="12"]')
     page.wait_for_function(
         "document.getElementById('boundary').complete"
@@ -90,7 +91,7 @@ def test_dashboard_follows_a_training_job_live(
     assert '"sizes": [' in page.locator("#job-spec").inner_text()
     page.screenshot(path=str(tmp_path / "finished.png"))
     if os.environ.get("BACKPROP_SCREENSHOTS"):
-        page.screenshot(path=os.environ["BACKPROP_SCREENSHOTS"])
+        page.screenshot(path=os.environ["BACKPROP_SCREENSHOTS"], full_page=True)
 
     assert not errors, errors
     assert requests, "the browser made no request at all"
