@@ -226,12 +226,12 @@ def decision_boundary_plot(
             cmap = ListedColormap(
                 [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(n_classes)])
             ax.scatter(inputs[:, 0], inputs[:, 1], c=point_labels, cmap=cmap,
-                       vmin=-0.5, vmax=n_classes - 0.5, s=18, edgecolors="white",
+                       vmin=-0.5, vmax=n_classes - 0.5, s=22, edgecolors="#222222",
                        linewidths=0.6)
             names = classes or [str(c) for c in range(n_classes)]
             ax.legend(handles=[Line2D([], [], marker="o", linestyle="", markersize=6,
                                       color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
-                                      markeredgecolor="white", label=names[c])
+                                      markeredgecolor="#222222", label=names[c])
                                for c in range(min(n_classes, len(names)))],
                       loc="upper right", fontsize=8, title="class")
         else:

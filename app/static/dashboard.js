@@ -97,6 +97,15 @@ function renderList(jobs) {
   $("jobs-empty").hidden = jobs.length > 0;
 }
 
+function updateRow(job) {
+  // The stream is fresher than the polled list: keep the selected job's row in step.
+  const row = document.querySelector(`#jobs tbody tr[data-job-id="${job.id}"]`);
+  if (!row) return;
+  row.dataset.status = job.status;
+  row.children[1].replaceChildren(statusBadge(job.status));
+  row.replaceChild(progressCell(job), row.children[2]);
+}
+
 // ---- selected job ------------------------------------------------------------------
 
 function selectFromHash() {
@@ -149,6 +158,7 @@ function follow(id) {
     if (state.job) {
       state.job.progress = { epoch: item.epoch, epochs: item.epochs };
       showProgress(state.job);
+      updateRow(state.job);
     }
     drawCharts();
     showLatest(item);
@@ -167,6 +177,7 @@ function follow(id) {
 
 function showJob(job) {
   state.job = job;
+  updateRow(job);
   const status = $("job-status");
   status.className = `status ${job.status}`;
   status.textContent = job.status;
