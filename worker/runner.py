@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from app import jobqueue
@@ -56,7 +57,12 @@ class Worker:
         """Work until :meth:`request_stop`; idle polls every ``poll_interval`` seconds."""
         log.info("worker %s started", self.owner)
         while not self.shutdown.is_set():
-            if self.run_once() is None:
+            try:
+                job_id = self.run_once()
+            except SQLAlchemyError as exc:  # database unavailable or locked too long
+                log.error("worker %s: database error, retrying: %s", self.owner, one_line(exc))
+                job_id = None
+            if job_id is None:
                 self.shutdown.wait(self.settings.poll_interval)
         log.info("worker %s stopped", self.owner)
 

@@ -52,7 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
-    # datasets and jobs routers are included once app.nn / app.datasets are merged
     app.include_router(datasets.router)
     app.include_router(jobs.router)
     app.include_router(events.router)

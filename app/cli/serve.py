@@ -81,6 +81,7 @@ def serve(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     children = [_spawn(api)]
     children += [_spawn([sys.executable, "-m", "worker"]) for _ in range(args.workers)]
+    log.info("serve: child pids %s", " ".join(str(c.pid) for c in children))
     log.info(
         "serve: API on http://%s:%s (docs at /docs), %d worker(s), database %s",
         args.host, args.port, args.workers, settings.database_url,
@@ -94,6 +95,7 @@ def serve(args: argparse.Namespace) -> int:
             failed = True
             break
     _stop_all(children)
+    log.info("serve: stopped")
     return 1 if failed else 0
 
 
