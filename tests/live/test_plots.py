@@ -200,3 +200,15 @@ def test_decision_boundary_needs_two_features(api: httpx.Client, driver: Driver)
     assert response.json()["detail"] == (
         f"a decision boundary needs a dataset with 2 input features; "
         f"dataset {dataset['id']!r} has 3")
+
+
+def test_starting_the_api_does_not_import_matplotlib() -> None:
+    """Plots import matplotlib lazily, inside the routes, so start-up stays fast."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from app.api.main import create_app; create_app(); "
+            "print('matplotlib' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

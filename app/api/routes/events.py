@@ -37,6 +37,7 @@ from app.api.jobdata import (
     read_snapshot,
     require_job,
 )
+from app.schemas.common import error_responses
 
 router = APIRouter(tags=["live"])
 
@@ -118,11 +119,11 @@ async def job_event_stream(
     summary="Live progress of a job (Server-Sent Events)",
     response_class=EventSourceResponse,
     responses={
-        200: {"content": {"text/event-stream": {}},
-              "description": "`status`, `metrics` and `end` events; resumable with Last-Event-ID"},
-        204: {"description": "Nothing more to send: the job had already finished"},
-        400: {"description": "Last-Event-ID is not an id of this stream"},
-        404: {"description": "No such job"},
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+              "description": "`status`, `metrics` and `end` events, resumable with "
+                             "Last-Event-ID. A reconnect after the end gets 204 No Content "
+                             "(an EventSource then stops reconnecting)."},
+        **error_responses(400, 404, 422),
     },
 )
 async def job_events(

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api.jobdata import BoundaryInputs, read_boundary_inputs, read_snapshot, require_job
 from app.errors import Conflict, InvalidInput
 from app.plots.grid import DEFAULT_RESOLUTION, MAX_RESOLUTION, boundary_grid, grid_document
+from app.schemas.common import error_responses
+from app.schemas.plots import BoundaryGrid
 
 router = APIRouter(tags=["plots"])
 
@@ -20,10 +22,15 @@ MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 MAX_COMPARED_JOBS = 20
 Width = Annotated[int, Query(ge=200, le=4000, description="image width in pixels")]
 Height = Annotated[int, Query(ge=150, le=4000, description="image height in pixels")]
-IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/svg+xml": {}, "image/png": {}}, "description": "the image"},
-    404: {"description": "No such job"},
-}
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def image_responses(*media_types: str, errors: tuple[int, ...] = (404, 422)
+                    ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entry of an image route: the image types, then the documented errors."""
+    return {200: {"description": "The image", "content": {m: BINARY for m in media_types}},
+            **error_responses(*errors)}
+
 
 
 def _image(data: bytes, fmt: str) -> Response:
@@ -40,7 +47,7 @@ def _title(job: dict[str, Any]) -> str:
 
 
 @router.get("/v1/jobs/{job_id}/plots/loss.{fmt}", summary="Loss and accuracy per epoch",
-            response_class=Response, responses=IMAGE_RESPONSES)
+            response_class=Response, responses=image_responses("image/svg+xml", "image/png"))
 def job_loss_plot(
     request: Request,
     job_id: str,
@@ -58,7 +65,7 @@ def job_loss_plot(
 
 
 @router.get("/v1/plots/loss.{fmt}", summary="Compare the loss curves of several jobs",
-            response_class=Response, responses=IMAGE_RESPONSES)
+            response_class=Response, responses=image_responses("image/svg+xml", "image/png"))
 def comparison_plot(
     request: Request,
     fmt: Literal["svg", "png"],
@@ -104,7 +111,7 @@ Resolution = Annotated[int, Query(ge=2, le=MAX_RESOLUTION,
 @router.get("/v1/jobs/{job_id}/plots/decision-boundary.png",
             summary="The network's output over the input plane (2-D datasets)",
             response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, 404: {}, 409: {}})
+            responses=image_responses("image/png", errors=(404, 409, 422)))
 def decision_boundary_png(
     request: Request,
     job_id: str,
@@ -126,8 +133,9 @@ def decision_boundary_png(
     return _image(data, "png")
 
 
-@router.get("/v1/jobs/{job_id}/plots/decision-boundary.json",
-            summary="The decision-boundary grid as numbers, for clients that draw their own")
+@router.get("/v1/jobs/{job_id}/plots/decision-boundary.json", response_model=BoundaryGrid,
+            summary="The decision-boundary grid as numbers, for clients that draw their own",
+            responses=error_responses(404, 409, 422))
 def decision_boundary_json(
     request: Request, job_id: str, resolution: Resolution = DEFAULT_RESOLUTION
 ) -> dict[str, Any]:
