@@ -106,6 +106,8 @@ def _apply(state: FollowState, event: str, data: dict[str, Any], display: Displa
         state.error = data.get("error")
         display.status(state)
     elif event == "metrics":
+        if state.status == "queued":  # it ran between two polls of the stream
+            state.status = "running"
         state.epoch = data["epoch"]
         state.epochs = data.get("epochs", state.epochs)
         state.last = data
