@@ -6,7 +6,9 @@ const LIST_REFRESH_MS = 2000;
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-const state = { selected: null, source: null, metrics: [], job: null, listTimer: null };
+const state = {
+  selected: null, source: null, metrics: [], job: null, listTimer: null, compared: new Set(),
+};
 
 const $ = (id) => document.getElementById(id);
 
@@ -85,6 +87,14 @@ function renderList(jobs) {
   for (const job of jobs) {
     const row = el("tr", { "data-job-id": job.id, "data-status": job.status });
     if (job.id === state.selected) row.classList.add("selected");
+    const tick = el("input", { type: "checkbox", "aria-label": `compare job ${job.id}` });
+    tick.checked = state.compared.has(job.id);
+    tick.addEventListener("click", (event) => event.stopPropagation());
+    tick.addEventListener("change", () => {
+      if (tick.checked) state.compared.add(job.id); else state.compared.delete(job.id);
+      updateCompare();
+    });
+    row.appendChild(el("td")).appendChild(tick);
     row.appendChild(el("td")).appendChild(el("code", {}, job.id.slice(0, 8)));
     row.appendChild(el("td")).appendChild(statusBadge(job.status));
     row.appendChild(progressCell(job));
@@ -93,8 +103,19 @@ function renderList(jobs) {
     row.addEventListener("click", () => { location.hash = `job=${job.id}`; });
     body.appendChild(row);
   }
+  const listed = new Set(jobs.map((job) => job.id));
+  for (const id of state.compared) if (!listed.has(id)) state.compared.delete(id);
+  updateCompare();
   $("jobs-count").textContent = `(${jobs.length})`;
   $("jobs-empty").hidden = jobs.length > 0;
+}
+
+function updateCompare() {
+  const ids = [...state.compared];
+  const link = $("compare");
+  link.hidden = ids.length === 0;
+  $("compare-hint").hidden = ids.length > 0;
+  link.href = `/v1/plots/loss.svg?jobs=${ids.join(",")}`;
 }
 
 function updateRow(job) {
@@ -102,8 +123,8 @@ function updateRow(job) {
   const row = document.querySelector(`#jobs tbody tr[data-job-id="${job.id}"]`);
   if (!row) return;
   row.dataset.status = job.status;
-  row.children[1].replaceChildren(statusBadge(job.status));
-  row.replaceChild(progressCell(job), row.children[2]);
+  row.children[2].replaceChildren(statusBadge(job.status));
+  row.replaceChild(progressCell(job), row.children[3]);
 }
 
 // ---- selected job ------------------------------------------------------------------

@@ -58,6 +58,13 @@ def test_dashboard_follows_a_training_job_live(
     assert row.get_attribute("data-status") == "running"
     assert "2/12" in row.inner_text()
 
+    assert page.locator("#compare").is_hidden()
+    for job_id in (other["id"], job["id"]):
+        page.locator(f'#jobs tbody tr[data-job-id="{job_id}"] input[type=checkbox]').check()
+    assert page.locator("#compare").get_attribute("href") == (
+        f"/v1/plots/loss.svg?jobs={other['id']},{job['id']}")
+    assert page.locator("#job-panel").is_hidden()  # ticking a box does not select the row
+
     row.click()
     page.wait_for_selector('#loss-chart[data-points="2"]')
     assert page.locator("#job-status").inner_text() == "running"
