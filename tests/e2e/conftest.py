@@ -58,9 +58,9 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start_server(tmp: Path, workers: int) -> Server:
+def start_server(tmp: Path, workers: int, **extra_env: str) -> Server:
     port = free_port()
-    env = backprop_env(tmp / "backprop.db")
+    env = backprop_env(tmp / "backprop.db", **extra_env)
     log = tmp / "serve.log"
     command = [str(Path(sys.executable).parent / "backprop"), "serve", "--port", str(port)]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
