@@ -35,8 +35,8 @@ def free_port() -> int:
 class ThreadServer:
     """uvicorn serving `create_app(settings)` on 127.0.0.1 from a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
                                 log_level="warning", timeout_graceful_shutdown=2)

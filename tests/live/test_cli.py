@@ -190,3 +190,38 @@ def test_weights_and_predict(cli: Any, api: httpx.Client, driver: Driver,
     code, out, _ = cli("predict", job["id"], "--inputs", str(inputs))
     assert code == 0
     np.testing.assert_allclose(json.loads(out)["outputs"], net.forward(x))
+
+
+def test_follow_resumes_after_the_server_restarts(
+    settings: Any, driver: Driver, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The connection drops mid-job; `follow` reconnects with Last-Event-ID and shows
+    every epoch exactly once."""
+    monkeypatch.setattr(events, "POLL_SECONDS", 0.05)
+    first = ThreadServer(settings).__enter__()
+    monkeypatch.setenv("BACKPROP_URL", first.url)
+    with httpx.Client(base_url=first.url) as api:
+        job = make_job(api, make_dataset(api), epochs=10)
+    lease = driver.claim()
+    result: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: result.update(code=main(["jobs", "follow",
+                                                                      job["id"]])))
+    thread.start()
+    for epoch in range(1, 5):
+        driver.epoch(lease, epoch)
+    with httpx.Client(base_url=first.url) as api:  # the client has seen epoch 4
+        while api.get(f"/v1/jobs/{job['id']}").json()["progress"]["epoch"] < 4:
+            threading.Event().wait(0.02)
+    threading.Event().wait(0.3)
+    first.__exit__()
+    for epoch in range(5, 11):  # recorded while nobody serves the stream
+        driver.epoch(lease, epoch)
+    driver.finish(lease)
+    with ThreadServer(settings, port=first.port):
+        thread.join(timeout=30)
+    assert result["code"] == 0
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[-1].startswith(f"job {job['id']} succeeded: epoch 10/10")
+    shown = [line.split()[2].rstrip(",") for line in err.splitlines() if " epoch " in line]
+    assert shown == [f"{e}/10" for e in range(1, 11)]
