@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
-from app.api.routes import backprop, datasets, health, jobs
+from app.api.routes import backprop, dashboard, datasets, events, health, jobs, plots
 from app.auth import install_auth
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
@@ -57,4 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(jobs.router)
     app.include_router(backprop.router)
+    app.include_router(events.router)
+    app.include_router(plots.router)
+    app.include_router(dashboard.router)
     return app

@@ -16,6 +16,11 @@ from collections.abc import Sequence
 COMMANDS: list[str] = [
     "app.cli.serve:register_serve",
     "app.cli.serve:register_migrate",
+    "app.cli.datasets:register",
+    "app.cli.train:register",
+    "app.cli.jobs:register",
+    "app.cli.jobs:register_weights",
+    "app.cli.jobs:register_predict",
 ]
 
 

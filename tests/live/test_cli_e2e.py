@@ -1,0 +1,96 @@
+"""End to end: the `backprop` console script against a real `backprop serve` (API + one
+worker process) on a temporary SQLite file: train XOR with --follow, download weights."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from app.nn import Network
+from tests.live.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+BACKPROP = str(Path(sys.executable).with_name("backprop"))
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`backprop serve --workers 1` on a free port; yields the environment for clients."""
+    port = free_port()
+    env = {**os.environ, "BACKPROP_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+           "BACKPROP_URL": f"http://127.0.0.1:{port}", "BACKPROP_LOG_LEVEL": "warning"}
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([BACKPROP, "serve", "--port", str(port), "--workers", "1"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{env['BACKPROP_URL']}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((tmp_path / "serve.log").read_text())
+            time.sleep(0.1)
+        yield env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def backprop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([BACKPROP, *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_train_xor_follow_and_download_weights(served: dict[str, str], tmp_path: Path) -> None:
+    generated = backprop(served, "datasets", "generate", "xor", "--n-samples", "200")
+    assert generated.returncode == 0, generated.stderr
+    dataset = json.loads(generated.stdout)
+
+    run = backprop(served, "train", "--dataset", dataset["id"], "--sizes", "2,8,1",
+                   "--epochs", "150", "--learning-rate", "2", "--follow")
+    assert run.returncode == 0, run.stdout + run.stderr
+    first, *_, summary = run.stdout.strip().splitlines()
+    job_id = first.split()[1]
+    assert first == f"job {job_id} queued"
+    assert summary.startswith(f"job {job_id} succeeded: epoch 150/150, loss ")
+    accuracy = float(summary.split("accuracy ")[1].split(",")[0])
+    assert accuracy >= 0.95, summary  # XOR is learnt
+    # Progress came over the event stream: a line per tenth of the epochs (not a tty).
+    assert " epoch 15/150, loss " in run.stderr and " epoch 150/150, loss " in run.stderr
+
+    saved = backprop(served, "weights", job_id, "-o", str(tmp_path / "xor.npz"))
+    assert saved.returncode == 0, saved.stderr
+    net = Network.from_npz((tmp_path / "xor.npz").read_bytes())
+    assert net.sizes == [2, 8, 1]
+    corners = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    inputs = tmp_path / "corners.json"
+    inputs.write_text(json.dumps({"inputs": corners.tolist()}))
+    predicted = backprop(served, "predict", job_id, "--inputs", str(inputs))
+    assert predicted.returncode == 0, predicted.stderr
+    prediction = json.loads(predicted.stdout)
+    np.testing.assert_allclose(prediction["outputs"], net.forward(corners))
+    assert prediction["labels"] == ["0", "1", "1", "0"]  # the XOR truth table
+
+    shown = backprop(served, "jobs", "show", job_id)
+    assert json.loads(shown.stdout)["status"] == "succeeded"
+    missing = backprop(served, "weights", "nope", "-o", str(tmp_path / "x.npz"))
+    assert missing.returncode == 1
+    assert missing.stderr == "error: GET /v1/jobs/nope/weights failed (404): job 'nope' not found\n"
