@@ -3,7 +3,8 @@
     CLIError(Exception)            message shown as "error: ..." and exit code 1
     └── ApiError                   a 4xx/5xx answer: .status, .detail (from {"detail": ...})
 
-`BACKPROP_URL` (default http://127.0.0.1:8000) says where the API is.
+`BACKPROP_URL` (default http://127.0.0.1:8000) says where the API is; `BACKPROP_API_KEY`,
+when set, is sent as `Authorization: Bearer <key>` with every request.
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ class BackpropClient:
     def __init__(self, base_url: str | None = None, *, transport: httpx.BaseTransport | None
                  = None) -> None:
         self.base_url = (base_url or os.environ.get("BACKPROP_URL") or DEFAULT_URL).rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport)
+        key = os.environ.get("BACKPROP_API_KEY", "").strip()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport,
+                                 headers=headers)
 
     def close(self) -> None:
         self.http.close()
