@@ -26,6 +26,7 @@ from worker.runner import Worker
 
 ALICE, BOB, ROOT = "alice-key-0123456789", "bob-key-9876543210", "root-admin-key-42"
 PUBLIC = ["/health", "/docs", "/redoc", "/openapi.json"]
+DASHBOARD = ["/", "/static/dashboard.js", "/static/dashboard.css"]
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -98,7 +99,7 @@ def test_every_operation_but_the_public_ones_requires_a_key(client: TestClient) 
             assert response.status_code == 401, (method, path, response.status_code)
             checked += 1
     assert checked >= 12  # every dataset and job operation (more as routers are added)
-    for path in PUBLIC:
+    for path in PUBLIC + DASHBOARD:
         assert client.get(path).status_code == 200, path
 
 
@@ -168,6 +169,11 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("GET", f"/v1/jobs/{job_id}/weights?format=npz", None),
         ("POST", f"/v1/jobs/{job_id}/predict", predict),
         ("POST", "/v1/backprop", backprop),
+        ("GET", f"/v1/jobs/{job_id}/events", None),
+        ("GET", f"/v1/jobs/{job_id}/plots/loss.svg", None),
+        ("GET", f"/v1/plots/loss.svg?jobs={job_id}", None),
+        ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.json", None),
+        ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.png", None),
     ]
     for method, url, body in reads:
         assert client.request(method, url, json=body, headers=mine).status_code == 200, url

@@ -1,0 +1,42 @@
+"""The CLI sends ``BACKPROP_API_KEY``: against a keyed server it works with the key and
+fails with the API's 401 message without it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.cli import main
+from app.config import Settings
+from app.db.migrate import upgrade_head
+from tests.conftest import make_settings
+from tests.live.conftest import ThreadServer
+
+KEY = "cli-key-123"
+
+
+@pytest.fixture
+def keyed_server(database_url: str) -> Iterator[ThreadServer]:
+    settings: Settings = make_settings(database_url, api_keys=KEY)
+    upgrade_head(settings)
+    with ThreadServer(settings) as server:
+        yield server
+
+
+def test_the_cli_sends_backprop_api_key(
+    keyed_server: ThreadServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("BACKPROP_URL", keyed_server.url)
+    monkeypatch.delenv("BACKPROP_API_KEY", raising=False)
+    assert main(["jobs", "list"]) == 1
+    err = capsys.readouterr().err
+    assert "401" in err and "missing API key" in err, err
+    monkeypatch.setenv("BACKPROP_API_KEY", KEY)
+    assert main(["datasets", "generate", "xor", "--n-samples", "20"]) == 0
+    assert main(["jobs", "list"]) == 0
+    assert main(["datasets", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "xor" in out
