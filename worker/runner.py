@@ -93,8 +93,8 @@ class Worker:
     def _finish(self, lease: Lease, status: JobStatus, **values: Any) -> None:
         with self.sessions() as session:
             jobqueue.finish(session, lease, status, **values)
-        log.info("job %s: %s%s", lease.job_id, status.value, f" ({values.get('error')})"
-                 if values.get("error") else "")  # fmt: skip
+        error = values.get("error")
+        log.info("job %s: %s%s", lease.job_id, status.value, f" ({error})" if error else "")
 
     def _load(self, lease: Lease) -> tuple[Job, Dataset | None]:
         with self.sessions() as session:
@@ -102,7 +102,9 @@ class Worker:
                 select(Job)
                 .where(Job.id == lease.job_id)
                 .options(undefer(Job.checkpoint), undefer(Job.initial_weights))
-            ).one()
+            ).first()
+            if job is None:  # deleted since we claimed it
+                raise LeaseLost(lease.job_id)
             dataset = None
             if job.dataset_id is not None:
                 dataset = session.scalars(
@@ -143,8 +145,8 @@ class Worker:
                 on_epoch_end=recorder,
                 should_stop=guard.should_stop,
             )
-        except LeaseLost:
-            raise
+        except (LeaseLost, SQLAlchemyError):
+            raise  # not the job's fault: its lease expires and another attempt resumes it
         except DivergenceError as exc:
             guard.stop()
             self._finish(lease, JobStatus.failed, error=str(exc))
