@@ -20,7 +20,6 @@ from types import FrameType
 from typing import Any
 
 from app.config import get_settings
-from app.db.migrate import upgrade_head
 
 log = logging.getLogger("backprop.serve")
 
@@ -50,6 +49,8 @@ def register_migrate(subparsers: Any) -> None:
 def migrate(args: argparse.Namespace) -> int:
     """Apply Alembic migrations up to head."""
     settings = get_settings()
+    from app.db.migrate import upgrade_head  # alembic: loaded only when migrating
+
     upgrade_head(settings)
     print(f"database at head: {settings.database_url}")
     return 0
@@ -67,6 +68,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers < 0:
         print("--workers must be >= 0", file=sys.stderr)
         return 2
+    from app.db.migrate import upgrade_head  # alembic: loaded only when migrating
+
     upgrade_head(settings)
     stop = threading.Event()
 

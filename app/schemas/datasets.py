@@ -49,6 +49,9 @@ class DatasetGenerate(BaseModel):
     n_samples: int = Field(default=200, ge=4, le=1_000_000)
     noise: float = Field(default=0.1, ge=0, le=10)
     seed: int = Field(default=0, ge=0)
+    n_classes: int | None = Field(
+        default=None, ge=2, le=20, description="spirals/blobs only: number of classes (default 3)."
+    )
     name: str | None = Field(default=None, max_length=200, description="Default: the kind.")
 
 

@@ -167,6 +167,28 @@ class JobList(BaseModel):
     offset: int
 
 
+class LayerHealth(BaseModel):
+    """Training health of one layer at the end of an epoch (from its last mini-batch)."""
+
+    grad_norm: float | None = Field(
+        default=None, description="‖∂C/∂W‖ of the layer: near 0 means it has stopped learning."
+    )
+    update_ratio: float | None = Field(
+        default=None,
+        description="‖ΔW‖/‖W‖ of the last step: ~1e-3 is healthy, much smaller is slow learning.",
+    )
+    saturated_fraction: float | None = Field(
+        default=None,
+        description=(
+            "sigmoid/tanh layers: share of the batch's activations with σ'(z) below 1% of "
+            "its maximum (saturated: they learn slowly)."
+        ),
+    )
+    dead_fraction: float | None = Field(
+        default=None, description="relu layers: share of units with a = 0 for every sample (dead)."
+    )
+
+
 class MetricRow(BaseModel):
     """One epoch of the loss curve, with per-layer training health."""
 
@@ -179,7 +201,7 @@ class MetricRow(BaseModel):
     validation_accuracy: float | None
     learning_rate: float | None
     seconds: float | None
-    health: list[dict[str, Any]] | None = None
+    health: list[LayerHealth] | None = None
 
 
 class MetricsPage(BaseModel):

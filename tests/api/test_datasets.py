@@ -50,6 +50,26 @@ def test_generate_every_kind(client: TestClient, kind: str) -> None:
     assert response.json()["n_samples"] == 30
 
 
+def test_generate_passes_n_classes_through(client: TestClient) -> None:
+    response = client.post(
+        "/v1/datasets/generate", json={"kind": "blobs", "n_samples": 30, "n_classes": 5}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["n_outputs"] == 5
+    assert response.json()["classes"] == ["0", "1", "2", "3", "4"]
+
+
+def test_generate_refuses_n_classes_for_a_kind_without_classes(
+    client: TestClient, session: Session
+) -> None:
+    response = client.post("/v1/datasets/generate", json={"kind": "xor", "n_classes": 4})
+    assert response.status_code == 422
+    assert response.json()["detail"] == (
+        "n_classes: is not an option of 'xor' (it takes no options)"
+    )
+    assert counts(session)["datasets"] == 0
+
+
 def test_upload_csv_with_a_named_categorical_target(client: TestClient) -> None:
     csv = b"colour,x1,x2\nred,0,1\nblue,1,0\nred,0.5,0.5\n"
     response = client.post(

@@ -137,7 +137,13 @@ def generate_dataset(
     session: SessionDep,
 ) -> Dataset:
     """A seeded toy dataset: xor, circles, moons, spirals, blobs or sine."""
-    parsed = generate(body.kind, n_samples=body.n_samples, noise=body.noise, seed=body.seed)
+    parsed = generate(
+        body.kind,
+        n_samples=body.n_samples,
+        noise=body.noise,
+        seed=body.seed,
+        n_classes=body.n_classes,
+    )
     return _store(session, body.name or body.kind, parsed)
 
 
