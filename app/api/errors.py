@@ -1,0 +1,75 @@
+"""Exception handlers: domain errors -> HTTP status + ``{"detail": ...}``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from app.errors import Conflict, InvalidInput, NotFound
+
+
+def format_loc(loc: Sequence[Any]) -> str:
+    """``("body", "inputs", 3, 1)`` -> ``"inputs[3][1]"``; query/path names stay bare."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "form", "file"):
+        where = parts.pop(0)
+        if not parts:
+            return "body" if where == "body" else str(where)
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def format_validation_error(error: dict[str, Any]) -> str:
+    """One readable ``field: problem`` line for a pydantic/FastAPI error."""
+    msg = str(error.get("msg", "invalid"))
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if error.get("type") == "json_invalid":
+        reason = (error.get("ctx") or {}).get("error")
+        msg = f"malformed JSON ({reason})" if reason else "malformed JSON"
+        return f"body: {msg}"
+    return f"{format_loc(error.get('loc', ()))}: {msg}"
+
+
+def _json(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail, **extra})
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    lines = [format_validation_error(e) for e in errors]
+    brief = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg"), "type": e.get("type")}
+        for e in errors
+    ]
+    return _json(422, "; ".join(dict.fromkeys(lines)), errors=brief)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return _json(404, str(exc))
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return _json(409, str(exc))
+
+
+async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
+    return _json(422, str(exc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register every domain error -> HTTP mapping on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(Conflict, _conflict)
+    app.add_exception_handler(InvalidInput, _unprocessable)

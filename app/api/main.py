@@ -1,0 +1,56 @@
+"""The FastAPI application factory.
+
+``create_app()`` builds the app; the lifespan (not import time) creates the database
+engine and session factory. Other helpers add routers here with one ``include_router``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from app.api.body_limit import BodyLimitMiddleware
+from app.api.errors import install_error_handlers
+from app.api.routes import health
+from app.config import Settings, get_settings
+from app.db.session import make_engine, make_sessionmaker
+
+DESCRIPTION = """
+Train neural networks over REST. Send a dataset and a network spec; a background worker
+trains it with NumPy backpropagation; read the loss curve, the weights and predictions back.
+
+**Try it out** in three calls: `POST /v1/datasets/generate` (XOR), `POST /v1/jobs`
+(the example body trains on the newest dataset named "xor"), then
+`GET /v1/jobs/{id}` and `GET /v1/jobs/{id}/metrics`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API. ``settings`` defaults to the environment's (``BACKPROP_*``)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPIOffline(
+        title="Backprop",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.include_router(health.router)
+    # datasets and jobs routers are included once app.nn / app.datasets are merged
+    return app

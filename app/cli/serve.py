@@ -1,0 +1,112 @@
+"""``backprop serve`` (migrate, then run uvicorn and N workers) and ``backprop migrate``.
+
+The API and the workers run as child processes in their own sessions, so a Ctrl-C or a
+SIGTERM reaches only this supervisor, which forwards SIGTERM to each child (workers hand
+their job back at the next batch boundary), waits for them and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from app.config import get_settings
+from app.db.migrate import upgrade_head
+
+log = logging.getLogger("backprop.serve")
+
+STOP_TIMEOUT = 30.0
+
+
+def register_serve(subparsers: Any) -> None:
+    """Add ``serve`` to the CLI."""
+    parser = subparsers.add_parser(
+        "serve", help="migrate the database, run the API and the workers"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes (default 1; 0: API only)"
+    )
+    parser.set_defaults(func=serve)
+
+
+def register_migrate(subparsers: Any) -> None:
+    """Add ``migrate`` to the CLI."""
+    parser = subparsers.add_parser("migrate", help="create or upgrade the database schema")
+    parser.set_defaults(func=migrate)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """Apply Alembic migrations up to head."""
+    settings = get_settings()
+    upgrade_head(settings)
+    print(f"database at head: {settings.database_url}")
+    return 0
+
+
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, start_new_session=True)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the API and the workers until a signal or a child's death."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = get_settings()
+    if args.workers < 0:
+        print("--workers must be >= 0", file=sys.stderr)
+        return 2
+    upgrade_head(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("serve: %s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    api = [
+        sys.executable, "-m", "uvicorn", "app.api.main:create_app", "--factory",
+        "--host", args.host, "--port", str(args.port),
+        "--log-level", settings.log_level.lower(),
+    ]  # fmt: skip
+    children = [_spawn(api)]
+    children += [_spawn([sys.executable, "-m", "worker"]) for _ in range(args.workers)]
+    log.info(
+        "serve: API on http://%s:%s (docs at /docs), %d worker(s), database %s",
+        args.host, args.port, args.workers, settings.database_url,
+    )  # fmt: skip
+
+    failed = False
+    while not stop.wait(0.2):
+        dead = [c for c in children if c.poll() is not None]
+        if dead:
+            log.error("serve: child %s exited with %s; stopping", dead[0].args, dead[0].returncode)
+            failed = True
+            break
+    _stop_all(children)
+    return 1 if failed else 0
+
+
+def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child still running, wait, SIGKILL stragglers."""
+    for child in children:
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("serve: child %s did not stop in time; killing it", child.pid)
+            child.kill()
+            child.wait()

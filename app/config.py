@@ -1,0 +1,58 @@
+"""Service settings, read from ``BACKPROP_*`` environment variables.
+
+Every field has a safe default so ``import app`` needs no ``.env`` file. Read them
+through :func:`get_settings` (cached); tests build a :class:`Settings` directly and pass
+it to ``create_app`` / the worker.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the worker and ``backprop serve``."""
+
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./backprop.db", description="SQLAlchemy URL of the database."
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a silent worker keeps its job before it is requeued."
+    )
+    checkpoint_seconds: float = Field(
+        10.0, ge=0, description="Minimum seconds between two checkpoints of a running job."
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="Workers lost on one job before it is marked failed."
+    )
+    poll_interval: float = Field(
+        0.5, gt=0, description="Seconds an idle worker waits before looking for work again."
+    )
+    cancel_poll_seconds: float = Field(
+        0.5, gt=0, description="Seconds between two checks for a cancel request while training."
+    )
+    max_body_bytes: int = Field(
+        256 * 1024 * 1024, gt=0, description="Largest accepted request body (413 above)."
+    )
+    page_size: int = Field(50, ge=1, description="Default page size of list endpoints.")
+    max_page_size: int = Field(1000, ge=1, description="Largest page size a client may ask for.")
+    sqlite_busy_timeout_ms: int = Field(
+        30_000, ge=0, description="How long SQLite waits for a lock before failing."
+    )
+    log_level: str = Field("info", description="Log level of the API and the workers.")
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """A running job's lease is renewed this often (a third of the lease)."""
+        return self.lease_seconds / 3
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

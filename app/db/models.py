@@ -1,0 +1,125 @@
+"""ORM models: datasets, jobs and their per-epoch metrics.
+
+Arrays (dataset inputs/targets, weights, checkpoints) are stored as binary blobs
+(``.npy``/``.npz`` bytes), never as JSON text. Only portable types are used so the same
+models run on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from app.db.types import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    """A new random id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+class JobStatus(StrEnum):
+    """Lifecycle: queued -> running -> succeeded | failed | cancelled (queued -> cancelled)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.queued.value, JobStatus.running.value)
+FINISHED_STATUSES = (
+    JobStatus.succeeded.value,
+    JobStatus.failed.value,
+    JobStatus.cancelled.value,
+)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class Dataset(Base):
+    """A stored dataset: metadata plus inputs/targets as ``.npy`` bytes."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    n_samples: Mapped[int] = mapped_column(Integer)
+    n_features: Mapped[int] = mapped_column(Integer)
+    n_outputs: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(20))
+    classes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    targets: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Job(Base):
+    """A training job, its lease (who runs it, until when) and its results."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued.value)
+    dataset_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    task: Mapped[str] = mapped_column(String(20))
+    classes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    network: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training: Mapped[dict[str, Any]] = mapped_column(JSON)
+    initial_weights: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON, nullable=True, deferred=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    epochs: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Metric(Base):
+    """One row per finished epoch of a job; the primary key forbids a duplicate epoch."""
+
+    __tablename__ = "metrics"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    train_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    train_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    validation_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    validation_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    health: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)

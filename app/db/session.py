@@ -1,0 +1,45 @@
+"""Engine and session factory, with the SQLite pragmas the job queue relies on.
+
+SQLite: WAL (readers never block the writer), a busy timeout (writers queue instead of
+failing with "database is locked"), foreign keys on, ``synchronous=NORMAL`` (safe in WAL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+
+
+def make_engine(settings: Settings) -> Engine:
+    """An engine for ``settings.database_url``; SQLite connections get the pragmas."""
+    url = settings.database_url
+    connect_args: dict[str, Any] = {}
+    is_sqlite = url.startswith("sqlite")
+    if is_sqlite:
+        connect_args = {
+            "check_same_thread": False,
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+        }
+    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
+    if is_sqlite:
+        busy = settings.sqlite_busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded attributes after commit (responses read them later)."""
+    return sessionmaker(engine, expire_on_commit=False)

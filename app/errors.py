@@ -1,0 +1,43 @@
+"""Domain errors of the service, mapped to HTTP by the API's exception handlers.
+
+    BackpropError(Exception)
+    ├── NotFound          -> 404   (.resource, .id)
+    ├── Conflict          -> 409   (the resource is in the wrong state)
+    ├── InvalidInput      -> 422   (.field, .message; a ValueError)
+    └── LeaseLost                  (the worker no longer holds the job; never reaches HTTP)
+
+The engine's ``app.nn.SpecError`` and the parser's ``app.datasets.DatasetError`` are
+also answered with 422 and their own message.
+"""
+
+from __future__ import annotations
+
+
+class BackpropError(Exception):
+    """Base class of the service's own errors."""
+
+
+class NotFound(BackpropError):
+    """A dataset or job id that does not exist."""
+
+    def __init__(self, resource: str, id: str) -> None:
+        self.resource = resource
+        self.id = id
+        super().__init__(f"{resource} {id!r} not found")
+
+
+class Conflict(BackpropError):
+    """The request is valid but the resource's state forbids it."""
+
+
+class InvalidInput(BackpropError, ValueError):
+    """Input that fails a check only the service can make (e.g. sizes vs. dataset)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class LeaseLost(BackpropError):
+    """A fenced write found that another worker (or nobody) holds the job now."""

@@ -1,0 +1,220 @@
+"""The worker loop: requeue stalled jobs, claim one, train it, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker, undefer
+
+from app import jobqueue
+from app.config import Settings
+from app.datasets import decode_array
+from app.db.models import Dataset, Job, JobStatus, Metric
+from app.db.session import make_engine, make_sessionmaker
+from app.errors import LeaseLost
+from app.jobqueue import Lease
+from app.nn import DivergenceError, NetworkSpec, TrainingConfig, TrainState, train
+from worker.lease import LeaseGuard
+
+log = logging.getLogger("backprop.worker")
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ValueError: first line of the message"`` (at most 500 characters)."""
+    text = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return message[:500]
+
+
+class Worker:
+    """Claims and trains jobs from the database of ``settings``."""
+
+    def __init__(self, settings: Settings, owner: str | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.shutdown = threading.Event()
+        self._last_requeue = float("-inf")
+
+    def request_stop(self) -> None:
+        """Stop claiming; a running job is checkpointed and handed back (SIGTERM)."""
+        self.shutdown.set()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def run(self) -> None:
+        """Work until :meth:`request_stop`; idle polls every ``poll_interval`` seconds."""
+        log.info("worker %s started", self.owner)
+        while not self.shutdown.is_set():
+            if self.run_once() is None:
+                self.shutdown.wait(self.settings.poll_interval)
+        log.info("worker %s stopped", self.owner)
+
+    def run_once(self) -> str | None:
+        """Claim and run at most one job in this thread; return its id (None: no job)."""
+        with self.sessions() as session:
+            if time.monotonic() - self._last_requeue >= self.settings.heartbeat_seconds:
+                requeued, failed = jobqueue.requeue_stalled(session)
+                self._last_requeue = time.monotonic()
+                if requeued or failed:
+                    log.info("stalled jobs: %d requeued, %d failed", requeued, failed)
+            if self.shutdown.is_set():
+                return None
+            lease = jobqueue.claim(session, self.owner, self.settings.lease_seconds)
+        if lease is None:
+            return None
+        log.info("job %s: claimed (attempt %d)", lease.job_id, lease.attempts)
+        guard = LeaseGuard(self.sessions, lease, self.settings, self.shutdown)
+        guard.start()
+        try:
+            self._run_job(lease, guard)
+        except LeaseLost:
+            log.warning("job %s: lease lost; result discarded", lease.job_id)
+        finally:
+            guard.stop()
+        return lease.job_id
+
+    def _finish(self, lease: Lease, status: JobStatus, **values: Any) -> None:
+        with self.sessions() as session:
+            jobqueue.finish(session, lease, status, **values)
+        log.info("job %s: %s%s", lease.job_id, status.value, f" ({values.get('error')})"
+                 if values.get("error") else "")  # fmt: skip
+
+    def _load(self, lease: Lease) -> tuple[Job, Dataset | None]:
+        with self.sessions() as session:
+            job = session.scalars(
+                select(Job)
+                .where(Job.id == lease.job_id)
+                .options(undefer(Job.checkpoint), undefer(Job.initial_weights))
+            ).one()
+            dataset = None
+            if job.dataset_id is not None:
+                dataset = session.scalars(
+                    select(Dataset)
+                    .where(Dataset.id == job.dataset_id)
+                    .options(undefer(Dataset.inputs), undefer(Dataset.targets))
+                ).first()
+            session.rollback()
+        return job, dataset
+
+    def _run_job(self, lease: Lease, guard: LeaseGuard) -> None:
+        job, dataset = self._load(lease)
+        if dataset is None:
+            self._finish(lease, JobStatus.failed, error="the job's dataset was deleted")
+            return
+        try:
+            spec = NetworkSpec.from_dict(job.network)
+            config = TrainingConfig.from_dict(job.training)
+            inputs, targets = decode_array(dataset.inputs), decode_array(dataset.targets)
+            resume = TrainState.from_bytes(job.checkpoint) if job.checkpoint else None
+        except Exception as exc:  # a stored job the engine refuses: fail it, don't crash
+            self._finish(lease, JobStatus.failed, error=one_line(exc))
+            return
+        start_epoch = resume.epoch if resume is not None else 0
+        with self.sessions() as session:
+            jobqueue.reset_progress(session, lease, start_epoch)
+        if resume is not None:
+            log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
+        recorder = _EpochRecorder(self.sessions, lease, self.settings.checkpoint_seconds)
+        try:
+            result = train(
+                spec,
+                config,
+                inputs,
+                targets,
+                task=job.task,  # type: ignore[arg-type]
+                initial_weights=job.initial_weights if resume is None else None,
+                resume=resume,
+                on_epoch_end=recorder,
+                should_stop=guard.should_stop,
+            )
+        except LeaseLost:
+            raise
+        except DivergenceError as exc:
+            self._finish(lease, JobStatus.failed, error=str(exc))
+            return
+        except Exception as exc:
+            log.exception("job %s: training raised", lease.job_id)
+            self._finish(lease, JobStatus.failed, error=one_line(exc))
+            return
+        if guard.lost.is_set():
+            raise LeaseLost(lease.job_id)
+        weights = result.network.to_npz()
+        if result.interrupted and guard.cancelled.is_set():
+            self._finish(
+                lease, JobStatus.cancelled, weights=weights, final_metrics=self._final(lease)
+            )
+        elif result.interrupted:
+            with self.sessions() as session:
+                jobqueue.release(session, lease, result.state.to_bytes())
+            log.info(
+                "job %s: handed back at epoch %d batch %d",
+                lease.job_id, result.state.epoch, result.state.batch,
+            )  # fmt: skip
+        else:
+            final = self._final(lease)
+            final["stopped_early"] = bool(result.stopped_early)
+            self._finish(lease, JobStatus.succeeded, weights=weights, final_metrics=final)
+
+    def _final(self, lease: Lease) -> dict[str, Any]:
+        """Final metrics: the last recorded epoch's numbers."""
+        with self.sessions() as session:
+            row = session.scalars(
+                select(Metric).where(Metric.job_id == lease.job_id).order_by(Metric.epoch.desc())
+            ).first()
+            session.rollback()
+        if row is None:
+            return {"epoch": 0}
+        keys = (
+            "epoch", "train_loss", "train_accuracy", "validation_loss",
+            "validation_accuracy", "learning_rate",
+        )  # fmt: skip
+        return {k: getattr(row, k) for k in keys}
+
+
+class _EpochRecorder:
+    """``on_epoch_end``: one metrics row per epoch, plus a checkpoint when the last one
+    is at least ``checkpoint_seconds`` old (every epoch when 0)."""
+
+    def __init__(self, sessions: sessionmaker[Session], lease: Lease, every: float) -> None:
+        self.sessions = sessions
+        self.lease = lease
+        self.every = every
+        self.last_checkpoint = time.monotonic()
+
+    def __call__(self, metrics: Any, state: Any) -> None:
+        data = metrics.to_dict()
+        row = {
+            "epoch": int(data["epoch"]),
+            "train_loss": _num(data.get("train_loss")),
+            "train_accuracy": _num(data.get("train_accuracy")),
+            "validation_loss": _num(data.get("validation_loss")),
+            "validation_accuracy": _num(data.get("validation_accuracy")),
+            "learning_rate": _num(data.get("learning_rate")),
+            "seconds": _num(data.get("seconds")),
+            "health": data.get("layers"),
+        }
+        checkpoint = None
+        if time.monotonic() - self.last_checkpoint >= self.every:
+            checkpoint = state.to_bytes()
+            self.last_checkpoint = time.monotonic()
+        with self.sessions() as session:
+            jobqueue.record_epoch(session, self.lease, row, checkpoint)
+
+
+def _num(value: Any) -> float | None:
+    """A JSON/DB-safe float (None for missing or non-finite values)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if np.isfinite(value) else None
