@@ -44,28 +44,16 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db.models import IdempotencyKey
+
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = 255  # the column's length
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 #: POST paths whose requests honour the header (DESIGN §3: the creating endpoints).
@@ -74,22 +62,9 @@ DEFAULT_PATHS = ("/v1/jobs", "/v1/datasets", "/v1/datasets/upload", "/v1/dataset
 #: Response headers worth replaying; the rest (date, server, content-length) are redone.
 _REPLAYED_HEADERS = {b"content-type", b"location"}
 
-metadata = MetaData()
-
-#: One row per key. ``status_code`` NULL means the first request is still running.
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    Column("key", String(MAX_KEY_LENGTH), primary_key=True),
-    Column("method", String(10), nullable=False),
-    Column("path", String(255), nullable=False),
-    Column("fingerprint", String(64), nullable=False),
-    Column("status_code", Integer, nullable=True),
-    Column("headers", Text, nullable=True),
-    Column("body", LargeBinary, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("completed_at", DateTime(timezone=True), nullable=True),
-)
+#: One row per key (model: ``app.db.models.IdempotencyKey``, migration 0002).
+#: ``status_code`` NULL means the first request is still running.
+idempotency_keys = IdempotencyKey.__table__
 
 EngineGetter = Callable[[Scope], Engine]
 
@@ -112,11 +87,6 @@ def engine_from_app_state(scope: Scope) -> Engine:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 class _Fingerprint:
@@ -280,7 +250,7 @@ class IdempotencyMiddleware:
                 ).one_or_none()
                 if found is None:
                     continue  # released in between: try to reserve again
-                age = now - _aware(found.created_at)
+                age = now - found.created_at
                 expired = age > self.ttl or (found.status_code is None and age > self.stale)
                 if expired:
                     conn.execute(

@@ -72,7 +72,11 @@ class Deployment:
 
     # -- processes --------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``argv`` in the temporary directory, its output in its own log file."""
+        env = self.env if env is None else env
         log = self.tmp / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as out:
@@ -87,7 +91,7 @@ class Deployment:
         self.port = free_port()
         backprop = str(Path(sys.executable).with_name("backprop"))
         argv = [backprop, "serve", "--workers", "0", "--port", str(self.port)]
-        proc = self._spawn("api", argv, self.env)
+        proc = self.spawn("api", argv, self.env)
         self._http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
 
         def healthy() -> bool:
@@ -104,7 +108,7 @@ class Deployment:
     def start_worker(self, *, script: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
         """``python -m worker`` (or ``python script``, a test wrapper around it)."""
         argv = [sys.executable, str(script)] if script else [sys.executable, "-m", "worker"]
-        return self._spawn("worker", argv, {**self.env, **env})
+        return self.spawn("worker", argv, {**self.env, **env})
 
     @property
     def http(self) -> httpx.Client:

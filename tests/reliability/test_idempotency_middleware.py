@@ -21,14 +21,13 @@ from app.api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyMiddleware,
     idempotency_keys,
-    metadata,
     purge_expired,
 )
 
 
 def make_app(tmp_path: Path, **options: object) -> tuple[FastAPI, list[dict]]:
     engine = create_engine(f"sqlite:///{tmp_path / 'idem.db'}")
-    metadata.create_all(engine)
+    idempotency_keys.create(engine)
     created: list[dict] = []
     gate: dict[str, asyncio.Event] = {}
     app = FastAPI()
