@@ -134,6 +134,18 @@ class Limits:
         self.check_queue(queued)
 
 
+def queued_jobs(session: Any) -> int:
+    """How many jobs wait in the queue now (for :meth:`Limits.check_queue`)."""
+    from sqlalchemy import func, select
+
+    from app.db.models import Job, JobStatus
+
+    count = session.scalar(
+        select(func.count()).select_from(Job).where(Job.status == JobStatus.queued.value)
+    )
+    return int(count or 0)
+
+
 def network_parameters(sizes: Sequence[int]) -> int:
     """Weights and biases of a fully connected network: sum of n_l * (n_{l-1} + 1)."""
     return sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))

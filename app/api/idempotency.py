@@ -355,3 +355,64 @@ async def _send_stored(send: Send, status: int, headers: list[list[str]], body: 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:
     await _send_stored(send, status, [], json.dumps(payload).encode())
+
+
+def install_idempotency(
+    app: Any,
+    *,
+    ttl_seconds: float = 24 * 3600,
+    stale_seconds: float = 600,
+    paths: Iterable[str] = DEFAULT_PATHS,
+) -> None:
+    """Add the middleware to a FastAPI ``app`` and document the header in its OpenAPI.
+
+    Call it *before* adding the body-limit middleware, so that one stays outside (a 413
+    is answered before this middleware spools the body).
+    """
+    paths = tuple(paths)
+    app.add_middleware(
+        IdempotencyMiddleware, paths=paths, ttl_seconds=ttl_seconds, stale_seconds=stale_seconds
+    )
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema  # type: ignore[no-any-return]
+        schema = build()
+        for path in paths:
+            operation = schema.get("paths", {}).get(path, {}).get("post")
+            if operation is not None:
+                _document(operation)
+        app.openapi_schema = schema
+        return schema  # type: ignore[no-any-return]
+
+    app.openapi = openapi
+
+
+def _document(operation: dict[str, Any]) -> None:
+    operation.setdefault("parameters", []).append(
+        {
+            "name": HEADER,
+            "in": "header",
+            "required": False,
+            "description": (
+                "Makes a retry safe: a repeated request with the same key and body gets the "
+                "first response again (header `Idempotent-Replayed: true`) instead of "
+                "creating a duplicate. Any 1-255 printable ASCII characters, e.g. a UUID."
+            ),
+            "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+        }
+    )
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+    responses = operation.setdefault("responses", {})
+    responses.setdefault(
+        "400", {"description": "Malformed Idempotency-Key header", "content": error}
+    )
+    responses.setdefault(
+        "409",
+        {"description": "A request with this Idempotency-Key is still running", "content": error},
+    )
+    responses.setdefault(
+        "422",
+        {"description": "Idempotency-Key already used for a different request", "content": error},
+    )
