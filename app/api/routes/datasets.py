@@ -21,6 +21,7 @@ from app.datasets import (
 from app.db import queries
 from app.db.models import Dataset as DatasetRow
 from app.db.types import utcnow
+from app.limits import Limits
 from app.schemas.common import error_responses
 from app.schemas.datasets import (
     Dataset,
@@ -57,9 +58,10 @@ def _store(session: SessionDep, name: str, parsed: ParsedDataset) -> Dataset:
     response_model=Dataset,
     responses=error_responses(413, 422),
 )
-def create_dataset(body: DatasetCreate, session: SessionDep) -> Dataset:
+def create_dataset(body: DatasetCreate, session: SessionDep, settings: SettingsDep) -> Dataset:
     """A dataset from JSON arrays: ``inputs`` and ``targets``, or class ``labels``."""
     parsed = parse_arrays(body.inputs, targets=body.targets, labels=body.labels, task=body.task)
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, body.name, parsed)
 
 
@@ -71,6 +73,7 @@ def create_dataset(body: DatasetCreate, session: SessionDep) -> Dataset:
 )
 def upload_dataset(
     session: SessionDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="CSV with a header row, or .npz")],
     name: Annotated[str | None, Form(max_length=200)] = None,
     target: Annotated[
@@ -88,6 +91,7 @@ def upload_dataset(
     else:
         columns = [c.strip() for c in target.split(",") if c.strip()] if target else None
         parsed = parse_csv(data, target=columns, task=task)
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, name or filename, parsed)
 
 
@@ -97,9 +101,10 @@ def upload_dataset(
     response_model=Dataset,
     responses=error_responses(422),
 )
-def generate_dataset(body: DatasetGenerate, session: SessionDep) -> Dataset:
+def generate_dataset(body: DatasetGenerate, session: SessionDep, settings: SettingsDep) -> Dataset:
     """A seeded toy dataset: xor, circles, moons, spirals, blobs or sine."""
     parsed = generate(body.kind, n_samples=body.n_samples, noise=body.noise, seed=body.seed)
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, body.name or body.kind, parsed)
 
 

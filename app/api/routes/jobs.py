@@ -15,6 +15,7 @@ from app.db.models import Job as JobRow
 from app.db.models import JobStatus
 from app.errors import Conflict, InvalidInput
 from app.jobspec import check_job
+from app.limits import Limits, queued_jobs
 from app.nn import Network, predict_labels
 from app.schemas.common import error_responses
 from app.schemas.jobs import (
@@ -61,7 +62,7 @@ def job_out(session: Session, row: JobRow) -> Job:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
-    responses=error_responses(404, 413, 422),
+    responses=error_responses(404, 413, 422, 429),
 )
 def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep) -> Job:
     """Queue a training job after checking the spec against the dataset."""
@@ -69,6 +70,9 @@ def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep) -> J
         dataset = queries.get_dataset(session, body.dataset_id)
     else:
         dataset = queries.find_dataset_by_name(session, str(body.dataset_name))
+    Limits.from_settings(settings).check_job(
+        body.network.sizes, body.training.epochs, queued_jobs(session)
+    )
     network = body.network.model_dump()
     training = body.training.model_dump()
     initial = (
