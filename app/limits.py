@@ -23,7 +23,8 @@ The checks take plain numbers, so the routes call them before any expensive work
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -144,6 +145,60 @@ def queued_jobs(session: Any) -> int:
         select(func.count()).select_from(Job).where(Job.status == JobStatus.queued.value)
     )
     return int(count or 0)
+
+
+#: Fields of the API's ``training`` object that the service handles, not the engine.
+SERVICE_TRAINING_FIELDS = ("max_runtime_seconds",)
+
+
+def engine_training(training: dict[str, Any]) -> dict[str, Any]:
+    """``training`` as the engine's ``TrainingConfig.from_dict`` takes it."""
+    return {k: v for k, v in training.items() if k not in SERVICE_TRAINING_FIELDS}
+
+
+def trained_seconds(session: Any, job_id: str) -> float:
+    """Training seconds a job has on record (its metrics rows), e.g. before a resume."""
+    from sqlalchemy import func, select
+
+    from app.db.models import Metric
+
+    total = session.scalar(select(func.sum(Metric.seconds)).where(Metric.job_id == job_id))
+    return float(total or 0.0)
+
+
+class RuntimeLimit:
+    """A job's optional ``training.max_runtime_seconds``, counted over all its attempts.
+
+    ``already`` is the time trained before this attempt (:func:`trained_seconds`).
+    :meth:`wrap` turns the worker's ``should_stop`` into one that also says stop once
+    the budget is spent; it costs one ``time.monotonic()`` per batch.
+    """
+
+    def __init__(self, limit: float | None, already: float = 0.0) -> None:
+        self.limit = limit
+        self.already = already
+        self.start = time.monotonic()
+
+    @classmethod
+    def for_job(cls, training: dict[str, Any], already: float = 0.0) -> RuntimeLimit:
+        return cls(training.get("max_runtime_seconds"), already)
+
+    def used(self) -> float:
+        return self.already + time.monotonic() - self.start
+
+    def exceeded(self) -> bool:
+        return self.limit is not None and self.used() > self.limit
+
+    def wrap(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
+        if self.limit is None:
+            return should_stop
+        return lambda: should_stop() or self.exceeded()
+
+    def reason(self, epoch: int, batch: int) -> str:
+        return (
+            f"exceeded max_runtime_seconds={self.limit} (trained {self.used():.1f} s; "
+            f"stopped in epoch {epoch + 1} after {batch} batches)"
+        )
 
 
 def network_parameters(sizes: Sequence[int]) -> int:
