@@ -1,0 +1,430 @@
+"""The training loop: seeded mini-batch epochs, metrics, schedules, checkpoints.
+
+It knows nothing of HTTP or SQL: it reports through ``on_epoch_end(metrics, state)``
+and asks ``should_stop()`` after every mini-batch; it can hand out and resume from a
+:class:`TrainState` such that an interrupted run that resumes ends with exactly the
+weights and metrics of an uninterrupted one.
+
+Reproducibility: the validation split is a permutation from ``SeedSequence(seed)``'s
+first spawned child; the epoch shuffles come from ``np.random.Generator(PCG64(seed))``,
+whose state is part of the checkpoint (taken at the start of the current epoch, so a
+mid-epoch resume re-draws the same permutation and skips the batches already done).
+
+Metrics (DESIGN §1): ``train_loss``/``train_accuracy`` come from the outputs the
+training steps compute anyway (each step writes its batch's outputs into an epoch
+buffer; loss and accuracy are one vectorised pass over that buffer at the epoch's end),
+``validation_*`` from one forward pass over the validation split after the epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from app.nn.activations import Array
+from app.nn.backprop import Backprop, parameters
+from app.nn.errors import DivergenceError, SpecError
+from app.nn.network import Network, predict_labels
+from app.nn.optimizers import OPTIMIZERS, Optimizer
+from app.nn.spec import NetworkSpec, TrainingConfig, split_sizes
+
+Task = Literal["classification", "regression"]
+
+#: A unit counts as saturated when σ'(z) is below this fraction of σ''s maximum.
+SATURATION_THRESHOLD = 0.01
+_SIGMA_PRIME_MAX = {"sigmoid": 0.25, "tanh": 1.0}
+#: Config fields that may differ between a checkpoint and the run resuming from it.
+_RESUMABLE_CHANGES = frozenset({"epochs"})
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch reports. ``layers`` holds training health per weight layer."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float | None
+    validation_loss: float | None
+    validation_accuracy: float | None
+    learning_rate: float
+    seconds: float
+    layers: list[dict[str, float | None]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_accuracy": self.train_accuracy,
+            "validation_loss": self.validation_loss,
+            "validation_accuracy": self.validation_accuracy,
+            "learning_rate": self.learning_rate,
+            "seconds": self.seconds,
+            "layers": [dict(layer) for layer in self.layers],
+        }
+
+
+@dataclass
+class TrainState:
+    """Everything needed to continue a run exactly where it stopped.
+
+    ``epoch`` counts completed epochs, ``batch`` the mini-batches done in the current
+    one (0 at an epoch boundary). ``partial_outputs`` holds the outputs of those batches
+    (so the epoch's train loss comes out bit-identical after a resume).
+    """
+
+    epoch: int
+    batch: int
+    network: Network
+    optimizer: dict[str, NDArray[Any]]
+    rng_state: dict[str, Any]
+    learning_rate: float
+    schedule: dict[str, float | int]
+    config: dict[str, Any]
+    n_train: int
+    partial_outputs: Array | None = None
+
+    def to_bytes(self) -> bytes:
+        """An .npz (no pickle): JSON metadata plus every array."""
+        meta = {
+            "version": 1,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "rng_state": self.rng_state,
+            "learning_rate": self.learning_rate,
+            "schedule": self.schedule,
+            "config": self.config,
+            "n_train": self.n_train,
+            "spec": self.network.spec.to_dict(),
+            "dtype": self.network.dtype,
+        }
+        arrays: dict[str, Any] = {"meta": np.asarray(json.dumps(meta))}
+        for i, (w, b) in enumerate(zip(self.network.wt, self.network.biases, strict=True)):
+            arrays[f"wt_{i}"] = w
+            arrays[f"b_{i}"] = b
+        for key, value in self.optimizer.items():
+            arrays[f"opt_{key}"] = value
+        if self.partial_outputs is not None:
+            arrays["partial_outputs"] = self.partial_outputs
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TrainState:
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            meta = json.loads(str(arrays.pop("meta")))
+        except (ValueError, OSError, EOFError, KeyError) as exc:
+            raise SpecError("resume", f"not a readable checkpoint ({exc})") from None
+        spec = NetworkSpec.from_dict(meta["spec"])
+        n_layers = len(spec.sizes) - 1
+        net = Network(spec, [arrays[f"wt_{i}"] for i in range(n_layers)],
+                      [arrays[f"b_{i}"] for i in range(n_layers)], meta["dtype"])
+        opt = {k.removeprefix("opt_"): v for k, v in arrays.items() if k.startswith("opt_")}
+        return cls(
+            epoch=meta["epoch"], batch=meta["batch"], network=net, optimizer=opt,
+            rng_state=meta["rng_state"], learning_rate=meta["learning_rate"],
+            schedule=meta["schedule"], config=meta["config"], n_train=meta["n_train"],
+            partial_outputs=arrays.get("partial_outputs"),
+        )
+
+
+@dataclass
+class TrainResult:
+    network: Network
+    metrics: list[EpochMetrics]
+    interrupted: bool
+    stopped_early: bool
+    state: TrainState
+
+
+def train(
+    spec: NetworkSpec,
+    config: TrainingConfig,
+    inputs: ArrayLike,
+    targets: ArrayLike,
+    *,
+    task: Task = "classification",
+    initial_weights: list[dict[str, Any]] | None = None,
+    resume: TrainState | None = None,
+    on_epoch_end: Callable[[EpochMetrics, TrainState], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train ``spec`` on (inputs, targets) following ``config``; see the module docstring.
+
+    ``initial_weights`` (the weights document's ``layers`` list) starts from given
+    weights; ``resume`` continues a checkpoint (its weights win over ``initial_weights``).
+    Raises SpecError for a bad spec, config, data or checkpoint, DivergenceError when the
+    loss or a weight becomes non-finite (naming the epoch).
+    """
+    spec.validate()
+    x, y = _check_data(spec, inputs, targets)
+    config.validate(n_samples=x.shape[0])
+    if task not in ("classification", "regression"):
+        raise SpecError("task", f"{task!r} is not one of classification, regression")
+    loop = _Loop(spec, config, x, y, task, initial_weights, resume)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        return loop.run(on_epoch_end, should_stop)
+
+
+def _check_data(spec: NetworkSpec, inputs: ArrayLike, targets: ArrayLike) -> tuple[Array, Array]:
+    x = np.asarray(inputs)
+    y = np.asarray(targets)
+    if x.ndim != 2 or x.shape[1] != spec.sizes[0]:
+        raise SpecError("network.sizes", f"sizes[0] is {spec.sizes[0]} but the inputs have "
+                                         f"shape {'x'.join(map(str, x.shape))}")
+    if y.ndim == 1 and spec.sizes[-1] == 1:
+        y = y.reshape(-1, 1)
+    if y.ndim != 2 or y.shape[1] != spec.sizes[-1]:
+        raise SpecError("network.sizes", f"sizes[-1] is {spec.sizes[-1]} but the targets have "
+                                         f"shape {'x'.join(map(str, y.shape))}")
+    if y.shape[0] != x.shape[0]:
+        raise SpecError("targets", f"{y.shape[0]} target rows for {x.shape[0]} input rows")
+    if x.shape[0] == 0:
+        raise SpecError("inputs", "no samples")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise SpecError("inputs", "contains a non-finite number")
+    return x, y
+
+
+class _Loop:
+    """One call of :func:`train`: the data split, the network, optimizer and state."""
+
+    def __init__(self, spec: NetworkSpec, config: TrainingConfig, x: Array, y: Array,
+                 task: Task, initial_weights: list[dict[str, Any]] | None,
+                 resume: TrainState | None) -> None:
+        self.spec, self.config, self.task = spec, config, task
+        dt = config.dtype
+        n_val, n_train = split_sizes(x.shape[0], config.validation_fraction)
+        self.x_val: Array | None = None
+        self.y_val: Array | None = None
+        if n_val:
+            split_rng = np.random.Generator(
+                np.random.PCG64(np.random.SeedSequence(config.seed).spawn(1)[0]))
+            order = split_rng.permutation(x.shape[0])
+            val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+            self.x_val = np.ascontiguousarray(x[val_idx], dtype=dt)
+            self.y_val = np.ascontiguousarray(y[val_idx], dtype=dt)
+            self.x_train = np.ascontiguousarray(x[train_idx], dtype=dt)
+            self.y_train = np.ascontiguousarray(y[train_idx], dtype=dt)
+        else:
+            self.x_train = np.ascontiguousarray(x, dtype=dt)
+            self.y_train = np.ascontiguousarray(y, dtype=dt)
+        self.n_train = n_train
+        self.rng = np.random.Generator(np.random.PCG64(config.seed))
+
+        if resume is not None:
+            self.net = self._check_resume(resume)
+        elif initial_weights is not None:
+            self.net = Network.from_layers(spec, initial_weights, dt)
+        else:
+            self.net = Network.initialize(spec, seed=config.seed, dtype=dt)
+        self.params = parameters(self.net)
+        self.optimizer: Optimizer = OPTIMIZERS[config.optimizer](
+            self.params, [True, False] * (len(spec.sizes) - 1),
+            learning_rate=config.learning_rate, l2=config.l2, n=n_train,
+            momentum=config.momentum, nesterov=config.nesterov,
+            beta1=config.beta1, beta2=config.beta2, epsilon=config.epsilon,
+        )
+        self.epoch, self.batch = 0, 0
+        self.base_lr = float(config.learning_rate)
+        self.schedule: dict[str, float | int] = {
+            "plateau_best": math.inf, "plateau_wait": 0, "stop_best": math.inf, "stop_wait": 0,
+        }
+        self.partial: Array | None = None
+        if resume is not None:
+            self.optimizer.load_state(resume.optimizer)
+            self.rng.bit_generator.state = resume.rng_state
+            self.epoch, self.batch = resume.epoch, resume.batch
+            self.base_lr = resume.learning_rate
+            self.schedule = dict(resume.schedule)
+            self.partial = resume.partial_outputs
+        self.bp = Backprop(self.net, config.batch_size)
+        self.out_epoch = np.empty((n_train, spec.sizes[-1]), dtype=dt)
+        self.x_batch = np.empty((config.batch_size, spec.sizes[0]), dtype=dt)
+
+    def _check_resume(self, state: TrainState) -> Network:
+        if state.network.spec.to_dict() != self.spec.to_dict() and (
+                state.network.sizes != self.spec.sizes
+                or state.network.activations != self.spec.layer_activations
+                or state.network.cost != self.spec.cost):
+            raise SpecError("resume", "checkpoint was made for a different network spec")
+        mine = self.config.to_dict()
+        for key, value in state.config.items():
+            if key not in _RESUMABLE_CHANGES and mine.get(key) != value:
+                raise SpecError("resume", f"checkpoint was made with training.{key}={value!r}, "
+                                          f"not {mine.get(key)!r}")
+        if state.n_train != self.n_train:
+            raise SpecError("resume", f"checkpoint was made on {state.n_train} training "
+                                      f"samples, not {self.n_train}")
+        return state.network.copy()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, on_epoch_end: Callable[[EpochMetrics, TrainState], None] | None,
+            should_stop: Callable[[], bool] | None) -> TrainResult:
+        cfg = self.config
+        metrics: list[EpochMetrics] = []
+        stopped_early = False
+        while self.epoch < cfg.epochs and not stopped_early:
+            epoch = self.epoch + 1
+            lr = self._learning_rate(epoch)
+            self.optimizer.learning_rate = lr
+            started = time.perf_counter()
+            epoch_rng_state = self.rng.bit_generator.state
+            perm = (self.rng.permutation(self.n_train) if cfg.shuffle
+                    else np.arange(self.n_train))
+            y_epoch = self.y_train[perm]
+            health_before = self._train_batches(perm, y_epoch, should_stop)
+            if self.batch < self._n_batches():  # interrupted mid-epoch
+                self.rng.bit_generator.state = epoch_rng_state
+                state = self._state(epoch_rng_state, partial=self.batch * cfg.batch_size)
+                return TrainResult(self.net, metrics, True, False, state)
+            m = self._epoch_metrics(epoch, lr, y_epoch, health_before, started)
+            self.epoch, self.batch, self.partial = epoch, 0, None
+            stopped_early = self._update_schedule(m)
+            state = self._state(self.rng.bit_generator.state)
+            metrics.append(m)
+            if on_epoch_end is not None:
+                on_epoch_end(m, state)
+            if self._stop_requested and self.epoch < cfg.epochs and not stopped_early:
+                return TrainResult(self.net, metrics, True, False, state)
+        state = self._state(self.rng.bit_generator.state)
+        return TrainResult(self.net, metrics, False, stopped_early, state)
+
+    def _n_batches(self) -> int:
+        return -(-self.n_train // self.config.batch_size)
+
+    def _train_batches(self, perm: NDArray[np.intp], y_epoch: Array,
+                       should_stop: Callable[[], bool] | None) -> list[Array]:
+        """Run the epoch's remaining mini-batches; return the last step's old weights."""
+        bs, n = self.config.batch_size, self.n_train
+        n_batches = self._n_batches()
+        self._stop_requested = False
+        if self.partial is not None and self.batch:
+            self.out_epoch[: self.partial.shape[0]] = self.partial
+        x_train, x_batch, out_epoch = self.x_train, self.x_batch, self.out_epoch
+        bp, opt, params, grads = self.bp, self.optimizer, self.params, self.bp.grads
+        forward, backward, update = bp.forward, bp.backward, opt.update
+        take = np.take
+        before: list[Array] = []
+        for k in range(self.batch, n_batches):
+            s = k * bs
+            e = min(s + bs, n)
+            m = e - s
+            xb = x_batch[:m]
+            take(x_train, perm[s:e], axis=0, out=xb)
+            backward(forward(xb, out_epoch[s:e]), y_epoch[s:e])
+            if k == n_batches - 1:  # health metrics come from the epoch's last batch
+                before = [p.copy() for p in params[0::2]]
+                self._grad_norms = [float(np.linalg.norm(g)) / m for g in grads[0::2]]
+            update(params, grads, m)
+            self.batch = k + 1
+            if should_stop is not None and should_stop():
+                self._stop_requested = True
+                if k + 1 < n_batches:
+                    break
+        return before
+
+    def _learning_rate(self, epoch: int) -> float:
+        cfg = self.config
+        if cfg.lr_schedule == "step":
+            return cfg.learning_rate * cfg.lr_decay ** ((epoch - 1) // cfg.lr_step_epochs)
+        return self.base_lr  # constant, or plateau (base_lr is halved as it goes)
+
+    def _epoch_metrics(self, epoch: int, lr: float, y_epoch: Array, before: list[Array],
+                       started: float) -> EpochMetrics:
+        cost = self.net.cost_object
+        out = self.out_epoch
+        train_loss = float(np.mean(cost.fn(out, y_epoch)))
+        bad = [i for i, w in enumerate(self.net.wt) if not np.isfinite(w).all()]
+        if not math.isfinite(train_loss) or bad:
+            what = (f"train loss is {train_loss}" if not math.isfinite(train_loss)
+                    else f"layer {bad[0] + 1} weights are not finite")
+            raise DivergenceError(epoch, f"training diverged at epoch {epoch}: {what}; "
+                                         f"try a lower learning_rate (now {lr:g})")
+        classify = self.task == "classification"
+        train_acc = _accuracy(out, y_epoch) if classify else None
+        val_loss = val_acc = None
+        if self.x_val is not None and self.y_val is not None:
+            val_out = self.net.forward(self.x_val)
+            val_loss = float(np.mean(cost.fn(val_out, self.y_val)))
+            val_acc = _accuracy(val_out, self.y_val) if classify else None
+        return EpochMetrics(
+            epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
+            validation_loss=val_loss, validation_accuracy=val_acc, learning_rate=lr,
+            seconds=time.perf_counter() - started, layers=self._health(before),
+        )
+
+    def _health(self, before: list[Array]) -> list[dict[str, float | None]]:
+        """Per layer, from the epoch's last mini-batch (cheap: no extra pass).
+
+        grad_norm: ‖(1/m) Σ ∂C_x/∂W‖ (Frobenius) on that batch; update_ratio: ‖ΔW‖/‖W‖
+        of its update; saturated_fraction (sigmoid/tanh layers): share of the batch's
+        unit activations with σ'(z) < 1% of σ''s maximum; dead_fraction (relu layers):
+        share of units inactive (a = 0) for every sample of that batch. None when the
+        metric does not apply to the layer's activation.
+        """
+        m = self.n_train - (self._n_batches() - 1) * self.config.batch_size
+        layers = []
+        outs = [*(a[:m] for a in self.bp.a_buf), self.out_epoch[-m:]]
+        for i, (w, name) in enumerate(zip(self.net.wt, self.net.activations, strict=True)):
+            w_norm = float(np.linalg.norm(before[i]))
+            ratio = float(np.linalg.norm(w - before[i])) / w_norm if w_norm else None
+            a = outs[i]
+            saturated = dead = None
+            if name in _SIGMA_PRIME_MAX:
+                deriv = a * (1.0 - a) if name == "sigmoid" else 1.0 - a * a
+                limit = SATURATION_THRESHOLD * _SIGMA_PRIME_MAX[name]
+                saturated = float(np.mean(deriv < limit))
+            elif name == "relu":
+                dead = float(np.mean(~(a > 0).any(axis=0)))
+            layers.append({"grad_norm": self._grad_norms[i], "update_ratio": ratio,
+                           "saturated_fraction": saturated, "dead_fraction": dead})
+        return layers
+
+    def _update_schedule(self, m: EpochMetrics) -> bool:
+        """Plateau halving and early stopping on the monitored loss; True means stop."""
+        cfg, s = self.config, self.schedule
+        loss = m.validation_loss if m.validation_loss is not None else m.train_loss
+        if cfg.lr_schedule == "plateau":
+            if loss < s["plateau_best"]:
+                s["plateau_best"], s["plateau_wait"] = loss, 0
+            else:
+                s["plateau_wait"] = int(s["plateau_wait"]) + 1
+                if s["plateau_wait"] >= cfg.lr_patience:
+                    self.base_lr *= cfg.lr_decay
+                    s["plateau_wait"] = 0
+        if cfg.early_stopping_patience is not None:
+            if loss < s["stop_best"] - cfg.early_stopping_min_delta:
+                s["stop_best"], s["stop_wait"] = loss, 0
+            else:
+                s["stop_wait"] = int(s["stop_wait"]) + 1
+            return int(s["stop_wait"]) >= cfg.early_stopping_patience
+        return False
+
+    def _state(self, rng_state: Mapping[str, Any], partial: int = 0) -> TrainState:
+        return TrainState(
+            epoch=self.epoch, batch=self.batch, network=self.net.copy(),
+            optimizer={k: v.copy() for k, v in self.optimizer.state().items()},
+            rng_state=_plain(rng_state), learning_rate=self.base_lr,
+            schedule=dict(self.schedule), config=self.config.to_dict(), n_train=self.n_train,
+            partial_outputs=self.out_epoch[:partial].copy() if partial else None,
+        )
+
+
+def _accuracy(outputs: Array, targets: Array) -> float:
+    return float(np.mean(predict_labels(outputs) == predict_labels(targets)))
+
+
+def _plain(obj: Any) -> Any:
+    """A deep copy of an RNG state made of plain JSON-able values."""
+    return json.loads(json.dumps(obj))
