@@ -23,8 +23,9 @@ def xor() -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def blobs(n: int = 120, n_features: int = 4, n_classes: int = 3, seed: int = 0
-          ) -> tuple[np.ndarray, np.ndarray]:
+def blobs(
+    n: int = 120, n_features: int = 4, n_classes: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian blobs with one-hot targets (a learnable classification set)."""
     rng = np.random.default_rng(seed)
     centers = rng.normal(0, 2, (n_classes, n_features))
@@ -33,14 +34,14 @@ def blobs(n: int = 120, n_features: int = 4, n_classes: int = 3, seed: int = 0
     return x, np.eye(n_classes)[labels]
 
 
-def one_hot_batch(m: int, n_in: int, n_out: int, seed: int = 1
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def one_hot_batch(m: int, n_in: int, n_out: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     return rng.normal(0, 1, (m, n_in)), np.eye(n_out)[rng.integers(0, n_out, m)]
 
 
-def numeric_gradients(net: Network, x: np.ndarray, y: np.ndarray, eps: float = 1e-6
-                      ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def numeric_gradients(
+    net: Network, x: np.ndarray, y: np.ndarray, eps: float = 1e-6
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Central finite differences of the mean cost, written independently of the engine's
     own gradient_check: (dC/dW (n_l, n_{l-1}), dC/db) per layer."""
     grads_w, grads_b = [], []

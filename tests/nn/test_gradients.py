@@ -50,11 +50,9 @@ def informative_network(sizes: list[int], **kw: str) -> Network:
 
 
 @pytest.mark.parametrize(("hidden", "out", "cost", "depth"), CASES)
-def test_backprop_matches_finite_differences(hidden: str, out: str, cost: str,
-                                             depth: int) -> None:
+def test_backprop_matches_finite_differences(hidden: str, out: str, cost: str, depth: int) -> None:
     sizes = [3] + [4] * depth + [3]
-    net = informative_network(sizes, hidden_activation=hidden, output_activation=out,
-                              cost=cost)
+    net = informative_network(sizes, hidden_activation=hidden, output_activation=out, cost=cost)
     x, y = one_hot_batch(8, 3, 3)
     # eps 1e-5: the round-off of the difference quotient is ~1e-11 (1e-10 at eps 1e-6)
     num_w, num_b = numeric_gradients(net, x, y, eps=1e-5)
@@ -69,14 +67,15 @@ def test_backprop_matches_finite_differences(hidden: str, out: str, cost: str,
 
 
 def test_gradient_check_reports_small_errors_and_catches_a_wrong_gradient(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    net = Network.initialize(spec([3, 4, 2], output_activation="softmax",
-                                  cost="log_likelihood"), seed=3)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    net = Network.initialize(
+        spec([3, 4, 2], output_activation="softmax", cost="log_likelihood"), seed=3
+    )
     x, y = one_hot_batch(6, 3, 2)
     checks = gradient_check(net, x, y)
     assert len(checks) == 2
-    assert all(c.max_rel_error_weights < 1e-6 and c.max_rel_error_biases < 1e-6
-               for c in checks)
+    assert all(c.max_rel_error_weights < 1e-6 and c.max_rel_error_biases < 1e-6 for c in checks)
     # a backprop that forgets σ' in the hidden layer is caught
     from app.nn import activations
 

@@ -24,9 +24,15 @@ def test_initializers_are_seeded_and_dtype_independent() -> None:
     assert a.weights[0].shape == (5, 3) and a.biases[0].shape == (5,)
 
 
-@pytest.mark.parametrize(("init", "w_std", "b_zero"),
-                         [("default", (1 / 400) ** 0.5, False), ("large", 1.0, False),
-                          ("xavier", (2 / 500) ** 0.5, True), ("he", (2 / 400) ** 0.5, True)])
+@pytest.mark.parametrize(
+    ("init", "w_std", "b_zero"),
+    [
+        ("default", (1 / 400) ** 0.5, False),
+        ("large", 1.0, False),
+        ("xavier", (2 / 500) ** 0.5, True),
+        ("he", (2 / 400) ** 0.5, True),
+    ],
+)
 def test_initializer_scales(init: str, w_std: float, b_zero: bool) -> None:
     net = Network.initialize(spec([400, 100, 1], init=init), seed=0)
     assert np.std(net.weights[0]) == pytest.approx(w_std, rel=0.05)
@@ -34,8 +40,12 @@ def test_initializer_scales(init: str, w_std: float, b_zero: bool) -> None:
 
 
 def test_document_round_trip_is_nielsen_oriented_and_json_ready() -> None:
-    net = Network.initialize(spec([3, 4, 2], hidden_activation="relu",
-                                  output_activation="softmax", cost="log_likelihood"), seed=1)
+    net = Network.initialize(
+        spec(
+            [3, 4, 2], hidden_activation="relu", output_activation="softmax", cost="log_likelihood"
+        ),
+        seed=1,
+    )
     doc = json.loads(json.dumps(net.to_document()))
     assert doc["sizes"] == [3, 4, 2] and doc["cost"] == "log_likelihood"
     assert [layer["activation"] for layer in doc["layers"]] == ["relu", "softmax"]
@@ -47,8 +57,7 @@ def test_document_round_trip_is_nielsen_oriented_and_json_ready() -> None:
     w1, w2 = (np.array(layer["weights"]) for layer in doc["layers"])
     b1, b2 = (np.array(layer["biases"]) for layer in doc["layers"])
     z2 = w2 @ np.maximum(w1 @ x[0] + b1, 0) + b2
-    np.testing.assert_allclose(net.forward(x[:1])[0], np.exp(z2) / np.exp(z2).sum(),
-                               rtol=1e-12)
+    np.testing.assert_allclose(net.forward(x[:1])[0], np.exp(z2) / np.exp(z2).sum(), rtol=1e-12)
 
 
 def test_npz_round_trip_keeps_dtype_and_refuses_pickles() -> None:
@@ -57,8 +66,12 @@ def test_npz_round_trip_keeps_dtype_and_refuses_pickles() -> None:
     assert back.dtype == "float32"
     assert all(np.array_equal(a, b) for a, b in zip(net.wt, back.wt, strict=True))
     buf = io.BytesIO()
-    np.savez(buf, sizes=np.array([3, 4, 1]), activations=np.array([{"x": 1}], dtype=object),
-             cost=np.array("quadratic"))
+    np.savez(
+        buf,
+        sizes=np.array([3, 4, 1]),
+        activations=np.array([{"x": 1}], dtype=object),
+        cost=np.array("quadratic"),
+    )
     with pytest.raises(SpecError) as err:
         Network.from_npz(buf.getvalue())
     assert err.value.field == "file"
@@ -67,16 +80,23 @@ def test_npz_round_trip_keeps_dtype_and_refuses_pickles() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d["layers"][1].update(weights=[[0.0] * 3]),
-         "layers[1].weights: expected 1x4, got 1x3"),
-        (lambda d: d["layers"][0].update(biases=[0.0, 1.0]),
-         "layers[0].biases: expected 4, got 2"),
-        (lambda d: d["layers"][0].update(activation="softmax"),
-         "layers[0].activation: 'softmax' is not one of sigmoid, tanh, relu, identity"),
-        (lambda d: d.update(cost="log_likelihood"),
-         "cost: log_likelihood needs output_activation softmax (output activation is sigmoid)"),
-        (lambda d: d["layers"][0]["weights"][0].__setitem__(0, float("inf")),
-         "layers[0].weights: contains a non-finite number"),
+        (
+            lambda d: d["layers"][1].update(weights=[[0.0] * 3]),
+            "layers[1].weights: expected 1x4, got 1x3",
+        ),
+        (lambda d: d["layers"][0].update(biases=[0.0, 1.0]), "layers[0].biases: expected 4, got 2"),
+        (
+            lambda d: d["layers"][0].update(activation="softmax"),
+            "layers[0].activation: 'softmax' is not one of sigmoid, tanh, relu, identity",
+        ),
+        (
+            lambda d: d.update(cost="log_likelihood"),
+            "cost: log_likelihood needs output_activation softmax (output activation is sigmoid)",
+        ),
+        (
+            lambda d: d["layers"][0]["weights"][0].__setitem__(0, float("inf")),
+            "layers[0].weights: contains a non-finite number",
+        ),
         (lambda d: d["layers"].pop(), "layers: expected 2 layers for sizes [3, 4, 1], got 1"),
     ],
 )

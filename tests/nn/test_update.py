@@ -24,8 +24,9 @@ def sig(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def hand_update(cost: str, n: int) -> tuple[list[list[float]], list[float], list[list[float]],
-                                            list[float]]:
+def hand_update(
+    cost: str, n: int
+) -> tuple[list[list[float]], list[float], list[list[float]], list[float]]:
     """Per-sample backprop with scalars, then W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W."""
     m = len(X)
     gw1 = [[0.0, 0.0], [0.0, 0.0]]
@@ -61,9 +62,13 @@ def layers() -> list[dict[str, object]]:
 @pytest.mark.parametrize("cost", ["cross_entropy", "quadratic"])
 def test_training_loop_applies_the_design_update_exactly(cost: str) -> None:
     # the whole training set is one batch: m = n = 2, one epoch = one step
-    result = train(spec([2, 2, 1], cost=cost),
-                   config(epochs=1, batch_size=2, learning_rate=ETA, l2=LAMBDA, shuffle=False),
-                   np.array(X), np.array(Y).reshape(-1, 1), initial_weights=layers())
+    result = train(
+        spec([2, 2, 1], cost=cost),
+        config(epochs=1, batch_size=2, learning_rate=ETA, l2=LAMBDA, shuffle=False),
+        np.array(X),
+        np.array(Y).reshape(-1, 1),
+        initial_weights=layers(),
+    )
     w1, b1, w2, b2 = hand_update(cost, n=2)
     got = result.network.to_document()["layers"]
     np.testing.assert_allclose(got[0]["weights"], w1, rtol=0, atol=1e-15)
