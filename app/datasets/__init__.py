@@ -1,0 +1,26 @@
+"""Datasets: parse what users send (JSON arrays, CSV, .npz) and make toy ones.
+
+NumPy and the standard library only. Every problem is a `DatasetError` whose
+text names the field, row and column (see `app.datasets.errors`).
+"""
+
+from app.datasets.arrays import parse_arrays
+from app.datasets.core import TASKS, ParsedDataset
+from app.datasets.csvfile import parse_csv
+from app.datasets.errors import DatasetError
+from app.datasets.generators import GENERATORS, generate, options_of
+from app.datasets.npzfile import decode_array, encode_array, parse_npz
+
+__all__ = [
+    "GENERATORS",
+    "TASKS",
+    "DatasetError",
+    "ParsedDataset",
+    "decode_array",
+    "encode_array",
+    "generate",
+    "options_of",
+    "parse_arrays",
+    "parse_csv",
+    "parse_npz",
+]

@@ -1,0 +1,146 @@
+"""Datasets uploaded as `.npz` (NumPy zip archives), and single arrays as `.npy` bytes.
+
+An archive holds `inputs` and exactly one of `targets` and `labels`; other
+arrays are ignored. Nothing is ever unpickled (`allow_pickle=False`): an
+object array is refused. Inputs with more than two dimensions (images, e.g.
+MNIST's (n, 28, 28)) are flattened to one row per sample.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+
+from app.datasets.core import (
+    ParsedDataset,
+    build_dataset,
+    check_finite,
+    check_task,
+    field_locator,
+    normalize_label,
+)
+from app.datasets.errors import DatasetError
+
+PICKLE_REFUSED = "object arrays (pickle) are not accepted"
+NUMERIC_KINDS = "biuf"
+
+
+def _names(files: list[str]) -> str:
+    return ", ".join(repr(f) for f in sorted(files)) if files else "none"
+
+
+def _read(archive: np.lib.npyio.NpzFile, name: str) -> np.ndarray:
+    try:
+        array = archive[name]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DatasetError(PICKLE_REFUSED, field="file") from None
+        raise DatasetError(f"array {name!r} cannot be read ({exc})", field="file") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"array {name!r} cannot be read ({exc})", field="file") from None
+    if not isinstance(array, np.ndarray):  # NpzFile hands back raw bytes for a non-.npy member
+        raise DatasetError(f"array {name!r} is not .npy data", field="file")
+    return array
+
+
+def _numeric(array: np.ndarray, field: str) -> np.ndarray:
+    if array.dtype.kind not in NUMERIC_KINDS:
+        raise DatasetError(f"has dtype {array.dtype}, expected numbers", field=field)
+    if array.ndim == 0:
+        raise DatasetError("is a single number, expected one row per sample", field=field)
+    if array.shape[0] == 0:
+        raise DatasetError("is empty, expected at least one row", field=field)
+    if array.size == 0:
+        raise DatasetError("has rows with no values", field=field)
+    return array.astype(np.float64).reshape(array.shape[0], -1)
+
+
+def _inputs(array: np.ndarray) -> np.ndarray:
+    matrix = _numeric(array, "inputs")
+    check_finite(matrix, "inputs")
+    return matrix
+
+
+def _targets(array: np.ndarray) -> np.ndarray:
+    if array.ndim > 2:
+        raise DatasetError(f"has {array.ndim} dimensions, expected 1 or 2", field="targets")
+    matrix = _numeric(array, "targets")
+    check_finite(matrix, "targets", vector=array.ndim == 1)
+    return matrix
+
+
+def _labels(array: np.ndarray) -> list[str | int]:
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise DatasetError(
+            f"has shape {array.shape}, expected one label per sample", field="labels"
+        )
+    if array.dtype.kind == "S":
+        array = np.char.decode(array, "utf-8", errors="replace")
+    if array.dtype.kind not in "biufU":
+        raise DatasetError(f"has dtype {array.dtype}, expected strings or integers", field="labels")
+    return [normalize_label(v, {"field": f"labels[{i}]"}) for i, v in enumerate(array.tolist())]
+
+
+def parse_npz(data: bytes, task: str = "auto") -> ParsedDataset:
+    """A dataset from `.npz` bytes; see the module docstring."""
+    task = check_task(task)
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise DatasetError("is not an .npz archive (not a zip file)", field="file")
+    try:
+        archive = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"is not a readable .npz archive ({exc})", field="file") from None
+    with archive:
+        files = list(archive.files)
+        if "inputs" not in files:
+            raise DatasetError(
+                f"has no 'inputs' array; its arrays are {_names(files)}", field="file"
+            )
+        has_targets, has_labels = "targets" in files, "labels" in files
+        if has_targets and has_labels:
+            raise DatasetError("has both 'targets' and 'labels'; keep one", field="file")
+        if not has_targets and not has_labels:
+            raise DatasetError(
+                f"has neither 'targets' nor 'labels'; its arrays are {_names(files)}",
+                field="file",
+            )
+        inputs = _inputs(_read(archive, "inputs"))
+        if has_labels:
+            labels = _labels(_read(archive, "labels"))
+            return build_dataset(
+                inputs, labels=labels, task=task, locate_target=field_locator("labels")
+            )
+        targets = _targets(_read(archive, "targets"))
+        return build_dataset(
+            inputs, targets=targets, task=task, locate_target=field_locator("targets")
+        )
+
+
+def encode_array(a: np.ndarray) -> bytes:
+    """An array as `.npy` bytes (no pickle: object arrays are refused)."""
+    array = np.asarray(a)
+    if array.dtype.hasobject:
+        raise DatasetError(PICKLE_REFUSED, field="array")
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def decode_array(b: bytes) -> np.ndarray:
+    """The array of `.npy` bytes made by `encode_array` (never unpickles)."""
+    try:
+        array = np.load(io.BytesIO(b), allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise DatasetError(PICKLE_REFUSED, field="array") from None
+        raise DatasetError(f"is not .npy data ({exc})", field="array") from None
+    except (OSError, EOFError) as exc:
+        raise DatasetError(f"is not .npy data ({exc})", field="array") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DatasetError("is an .npz archive, expected .npy data", field="array")
+    return array
