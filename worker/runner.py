@@ -105,7 +105,6 @@ class Worker:
                     .where(Dataset.id == job.dataset_id)
                     .options(undefer(Dataset.inputs), undefer(Dataset.targets))
                 ).first()
-            session.rollback()
         return job, dataset
 
     def _run_job(self, lease: Lease, guard: LeaseGuard) -> None:
@@ -143,12 +142,15 @@ class Worker:
         except LeaseLost:
             raise
         except DivergenceError as exc:
+            guard.stop()
             self._finish(lease, JobStatus.failed, error=str(exc))
             return
         except Exception as exc:
             log.exception("job %s: training raised", lease.job_id)
+            guard.stop()
             self._finish(lease, JobStatus.failed, error=one_line(exc))
             return
+        guard.stop()  # no lease check races the final writes below
         if guard.lost.is_set():
             raise LeaseLost(lease.job_id)
         weights = result.network.to_npz()
@@ -178,14 +180,13 @@ class Worker:
             row = session.scalars(
                 select(Metric).where(Metric.job_id == lease.job_id).order_by(Metric.epoch.desc())
             ).first()
-            session.rollback()
-        if row is None:
-            return {"epoch": 0}
-        keys = (
-            "epoch", "train_loss", "train_accuracy", "validation_loss",
-            "validation_accuracy", "learning_rate",
-        )  # fmt: skip
-        return {k: getattr(row, k) for k in keys}
+            if row is None:
+                return {"epoch": 0}
+            keys = (
+                "epoch", "train_loss", "train_accuracy", "validation_loss",
+                "validation_accuracy", "learning_rate",
+            )  # fmt: skip
+            return {k: getattr(row, k) for k in keys}
 
 
 class _EpochRecorder:

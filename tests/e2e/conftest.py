@@ -59,19 +59,11 @@ def start_server(tmp: Path, workers: int) -> Server:
     port = free_port()
     env = backprop_env(tmp / "backprop.db")
     log = tmp / "serve.log"
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "backprop"),
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    command = [str(Path(sys.executable).parent / "backprop"), "serve", "--port", str(port)]
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [*command, "--workers", str(workers)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     deadline = time.monotonic() + 30
     while True:
