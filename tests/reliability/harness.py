@@ -129,6 +129,31 @@ class Deployment:
         if self._http is not None:
             self._http.close()
 
+    def finish_test(self) -> None:
+        """Leave the deployment as the next test expects it: no job queued or running
+        (all cancelled), no worker alive. The API keeps running."""
+        for status in ("queued", "running"):
+            listed = self.http.get("/v1/jobs", params={"status": status, "limit": 1000})
+            for job in listed.json()["items"]:
+                self.http.post(f"/v1/jobs/{job['id']}/cancel")
+        workers = [(n, p) for n, p in self.processes if n != "api"]
+        for _, proc in workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in workers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes = [(n, p) for n, p in self.processes if n == "api"]
+        with self.db() as conn:  # a dead worker's job is still "running": end it too
+            conn.execute(
+                update(Job.__table__)
+                .where(Job.__table__.c.status.in_(("queued", "running")))
+                .values(status="cancelled", lease_token=None, lease_expires_at=None)
+            )
+
     def log_text(self) -> str:
         return "\n".join(
             f"==== {log.name}\n{log.read_text(errors='replace')}"

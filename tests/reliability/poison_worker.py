@@ -18,14 +18,17 @@ from sqlalchemy import create_engine, text
 
 
 def watchdog(database_url: str, after_epoch: int) -> None:
+    """Exit once a job claimed *by this process* (a lease token that was not there when
+    it started) runs with ``after_epoch`` epochs done. A dead predecessor's job, still
+    marked running until its lease is found expired, does not count."""
     engine = create_engine(database_url, connect_args={"timeout": 30})
+    query = text("SELECT lease_token, epoch FROM jobs WHERE status = 'running'")
+    with engine.connect() as conn:
+        before = {token for token, _ in conn.execute(query)}
     while True:
         with engine.connect() as conn:
-            running = conn.execute(
-                text("SELECT count(*) FROM jobs WHERE status = 'running' AND epoch >= :e"),
-                {"e": after_epoch},
-            ).scalar_one()
-        if running:
+            mine = [e for token, e in conn.execute(query) if token not in before]
+        if any(epoch >= after_epoch for epoch in mine):
             os._exit(137)
         time.sleep(0.02)
 

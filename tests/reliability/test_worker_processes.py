@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,23 @@ import pytest
 from tests.reliability.harness import HERE, Deployment, deployment, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One API process for the module (max_attempts=2 is read by the API at submit)."""
+    with deployment(tmp_path_factory.mktemp("reliability"), max_attempts=2) as dep:
+        dep.start_api()
+        yield dep
+
+
+@pytest.fixture
+def dep(api: Deployment) -> Iterator[Deployment]:
+    """The module's API; the test's workers are stopped and its jobs ended afterwards."""
+    api.logs_before = len(api.logs)  # type: ignore[attr-defined]
+    yield api
+    api.finish_test()
+
 
 # Long enough (~1-2 s) to be killed mid-training, short enough for the suite.
 NETWORK = {"sizes": [2, 24, 24, 1], "hidden_activation": "tanh", "cost": "cross_entropy"}
@@ -33,6 +51,9 @@ TRAINING = {
     "validation_fraction": 0.2,
     "seed": 7,
 }
+
+
+EVERY_EPOCH = {"BACKPROP_CHECKPOINT_SECONDS": "0"}
 
 
 def arrays(npz: bytes) -> dict[str, np.ndarray]:
@@ -81,121 +102,109 @@ def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> No
     assert curve(resumed) == curve(uninterrupted)
 
 
-def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(tmp_path: Path) -> None:
-    with deployment(tmp_path, checkpoint_seconds=0) as dep:
-        dep.start_api()
-        job_id, reference = start_job_pair(dep)
-        first = dep.start_worker()
-        wait_running_at(dep, job_id, 3)
-        first.send_signal(signal.SIGKILL)
-        assert first.wait(timeout=10) == -signal.SIGKILL
-        killed_at = dep.row(job_id)
-        assert killed_at.status == "running"  # nobody knows yet: the lease is still valid
-        assert killed_at.checkpoint is not None
+def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(dep: Deployment) -> None:
+    job_id, reference = start_job_pair(dep)
+    first = dep.start_worker(**EVERY_EPOCH)
+    wait_running_at(dep, job_id, 3)
+    first.send_signal(signal.SIGKILL)
+    assert first.wait(timeout=10) == -signal.SIGKILL
+    killed_at = dep.row(job_id)
+    assert killed_at.status == "running"  # nobody knows yet: the lease is still valid
+    assert killed_at.checkpoint is not None
 
-        dep.expire_lease(job_id)
-        dep.start_worker()
-        assert_same_as_reference(dep, job_id, reference)
-        assert dep.job(job_id)["attempts"] == 2
-        assert dep.job(reference)["attempts"] == 1
-        assert "resuming at epoch" in dep.log_text()
+    dep.expire_lease(job_id)
+    dep.start_worker(**EVERY_EPOCH)
+    assert_same_as_reference(dep, job_id, reference)
+    assert dep.job(job_id)["attempts"] == 2
+    assert dep.job(reference)["attempts"] == 1
+    assert "resuming at epoch" in dep.log_text()
 
 
-def test_sigterm_hands_the_job_back_and_exits_zero(tmp_path: Path) -> None:
-    with deployment(tmp_path, checkpoint_seconds=3600) as dep:  # only the hand-back saves
-        dep.start_api()
-        job_id, reference = start_job_pair(dep)
-        worker = dep.start_worker()
-        wait_running_at(dep, job_id, 2)
-        sent = time.monotonic()
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=10) == 0
-        assert time.monotonic() - sent < 5
+def test_sigterm_hands_the_job_back_and_exits_zero(dep: Deployment) -> None:
+    job_id, reference = start_job_pair(dep)
+    worker = dep.start_worker(BACKPROP_CHECKPOINT_SECONDS="3600")  # only the hand-back saves
+    wait_running_at(dep, job_id, 2)
+    sent = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
+    assert time.monotonic() - sent < 5
+    row = dep.row(job_id)
+    assert row.status == "queued"
+    assert row.lease_token is None
+    assert row.checkpoint is not None  # saved at the batch boundary, mid-epoch
+    assert dep.job(reference)["status"] == "queued"  # it stopped claiming
+
+    dep.start_worker()
+    assert_same_as_reference(dep, job_id, reference)
+    assert dep.job(job_id)["attempts"] == 1  # a graceful hand-back is not a lost worker
+
+
+def test_poison_job_fails_after_max_attempts(dep: Deployment) -> None:
+    dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
+    job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 10_000})["id"]
+    for attempt in (1, 2):
+        poisoned = dep.start_worker(script=HERE / "poison_worker.py", **EVERY_EPOCH)
+        assert poisoned.wait(timeout=60) == 137, dep.log_text()
         row = dep.row(job_id)
-        assert row.status == "queued"
-        assert row.lease_token is None
-        assert row.checkpoint is not None  # saved at the batch boundary, mid-epoch
-        assert dep.job(reference)["status"] == "queued"  # it stopped claiming
+        assert (row.status, row.attempts) == ("running", attempt)
+        dep.expire_lease(job_id)
 
-        dep.start_worker()
-        assert_same_as_reference(dep, job_id, reference)
-        assert dep.job(job_id)["attempts"] == 1  # a graceful hand-back is not a lost worker
-
-
-def test_poison_job_fails_after_max_attempts(tmp_path: Path) -> None:
-    with deployment(tmp_path, max_attempts=2, checkpoint_seconds=0) as dep:
-        dep.start_api()
-        dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-        job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 10_000})["id"]
-        for attempt in (1, 2):
-            poisoned = dep.start_worker(script=HERE / "poison_worker.py")
-            assert poisoned.wait(timeout=60) == 137, dep.log_text()
-            row = dep.row(job_id)
-            assert (row.status, row.attempts) == ("running", attempt)
-            dep.expire_lease(job_id)
-
-        dep.start_worker()  # a healthy worker finds the stalled lease and gives up on it
-        job = dep.wait_status(job_id, "failed", "succeeded", "cancelled", timeout=30)
-        assert job["status"] == "failed"
-        assert job["error"] == "worker lost 2 times"
-        assert job["attempts"] == 2
-        kept = dep.metrics(job_id)
-        assert [row["epoch"] for row in kept] == list(range(1, len(kept) + 1))
+    dep.start_worker()  # a healthy worker finds the stalled lease and gives up on it
+    job = dep.wait_status(job_id, "failed", "succeeded", "cancelled", timeout=30)
+    assert job["status"] == "failed"
+    assert job["error"] == "worker lost 2 times"
+    assert job["attempts"] == 2
+    kept = dep.metrics(job_id)
+    assert [row["epoch"] for row in kept] == list(range(1, len(kept) + 1))
 
 
-def test_divergence_fails_with_the_epoch_and_keeps_the_curve(tmp_path: Path) -> None:
-    with deployment(tmp_path) as dep:
-        dep.start_api()
-        dataset = dep.generate("sine", n_samples=64, noise=0.0, seed=0)
-        network = {
-            "sizes": [1, 1],
-            "output_activation": "identity",
-            "cost": "quadratic",
-        }
-        # One full-batch step per epoch with a step size far past 2/curvature: the error
-        # grows geometrically and overflows after a few dozen epochs, not at the first.
-        training = {"epochs": 1000, "batch_size": 64, "learning_rate": 4000.0, "shuffle": False}
-        job_id = dep.submit(dataset["id"], network, training)["id"]
-        dep.start_worker()
-        job = dep.wait_status(job_id, "failed", "succeeded", timeout=60)
-        assert job["status"] == "failed", job
-        assert job["error"].startswith("training diverged at epoch ")
-        assert "learning_rate" in job["error"]
-        epoch = int(job["error"].removeprefix("training diverged at epoch ").split(":")[0])
-        kept = dep.metrics(job_id)
-        assert epoch > 1
-        assert [row["epoch"] for row in kept] == list(range(1, epoch))
-        assert all(np.isfinite(row["train_loss"]) for row in kept)
+def test_divergence_fails_with_the_epoch_and_keeps_the_curve(dep: Deployment) -> None:
+    dataset = dep.generate("sine", n_samples=64, noise=0.0, seed=0)
+    network = {
+        "sizes": [1, 1],
+        "output_activation": "identity",
+        "cost": "quadratic",
+    }
+    # One full-batch step per epoch with a step size far past 2/curvature: the error
+    # grows geometrically and overflows after a few dozen epochs, not at the first.
+    training = {"epochs": 1000, "batch_size": 64, "learning_rate": 4000.0, "shuffle": False}
+    job_id = dep.submit(dataset["id"], network, training)["id"]
+    dep.start_worker()
+    job = dep.wait_status(job_id, "failed", "succeeded", timeout=60)
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("training diverged at epoch ")
+    assert "learning_rate" in job["error"]
+    epoch = int(job["error"].removeprefix("training diverged at epoch ").split(":")[0])
+    kept = dep.metrics(job_id)
+    assert epoch > 1
+    assert [row["epoch"] for row in kept] == list(range(1, epoch))
+    assert all(np.isfinite(row["train_loss"]) for row in kept)
 
 
-def test_max_runtime_fails_the_job_with_that_reason(tmp_path: Path) -> None:
-    with deployment(tmp_path) as dep:
-        dep.start_api()
-        dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-        training = {**TRAINING, "epochs": 100_000, "max_runtime_seconds": 1.0}
-        job_id = dep.submit(dataset["id"], NETWORK, training)["id"]
-        dep.start_worker()
-        job = dep.wait_status(job_id, "failed", "succeeded", timeout=30)
-        assert job["status"] == "failed", job
-        assert job["error"].startswith("exceeded max_runtime_seconds=1.0 ")
-        kept = dep.metrics(job_id)
-        assert 0 < len(kept) < 100_000
-        assert [row["epoch"] for row in kept] == list(range(1, len(kept) + 1))
+def test_max_runtime_fails_the_job_with_that_reason(dep: Deployment) -> None:
+    dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
+    training = {**TRAINING, "epochs": 100_000, "max_runtime_seconds": 1.0}
+    job_id = dep.submit(dataset["id"], NETWORK, training)["id"]
+    dep.start_worker()
+    job = dep.wait_status(job_id, "failed", "succeeded", timeout=30)
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("exceeded max_runtime_seconds=1.0 ")
+    kept = dep.metrics(job_id)
+    assert 0 < len(kept) < 100_000
+    assert [row["epoch"] for row in kept] == list(range(1, len(kept) + 1))
 
 
-def test_serve_stops_all_its_processes_on_sigterm(tmp_path: Path) -> None:
-    with deployment(tmp_path) as dep:
-        dep.start_api()
-        dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-        job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 100_000})["id"]
-        backprop = str(Path(sys.executable).with_name("backprop"))
-        argv = [backprop, "serve", "--workers", "2", "--port", str(free_port())]
-        serve = dep.spawn("serve", argv)
-        wait_running_at(dep, job_id, 1)
-        serve.send_signal(signal.SIGTERM)
-        assert serve.wait(timeout=15) == 0
-        assert dep.row(job_id).status == "queued"
-        children = subprocess.run(
-            ["pgrep", "-P", str(serve.pid)], capture_output=True, text=True, check=False
-        )
-        assert children.stdout == ""
+def test_serve_stops_all_its_processes_on_sigterm(dep: Deployment) -> None:
+    dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
+    job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 100_000})["id"]
+    backprop = str(Path(sys.executable).with_name("backprop"))
+    argv = [backprop, "serve", "--workers", "2", "--port", str(free_port())]
+    serve = dep.spawn("serve", argv)
+    wait_running_at(dep, job_id, 1)
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=15) == 0
+    assert dep.row(job_id).status == "queued"
+    children = subprocess.run(
+        ["pgrep", "-P", str(serve.pid)], capture_output=True, text=True, check=False
+    )
+    assert children.stdout == ""
