@@ -69,7 +69,12 @@ async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register every domain error -> HTTP mapping on ``app``."""
+    from app.datasets import DatasetError
+    from app.nn import SpecError
+
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _unprocessable)
+    app.add_exception_handler(SpecError, _unprocessable)
+    app.add_exception_handler(DatasetError, _unprocessable)

@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.idempotency import install_idempotency
-from app.api.routes import health
+from app.api.routes import datasets, health, jobs
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
 from app.limits import LimitExceeded, limit_exceeded_handler
@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(LimitExceeded, limit_exceeded_handler)
     app.include_router(health.router)
-    # datasets and jobs routers are included once app.nn / app.datasets are merged
+    app.include_router(datasets.router)
+    app.include_router(jobs.router)
     return app

@@ -144,23 +144,27 @@ BAD_JSON: list[tuple[str, dict[str, Any], str]] = [
     (
         "ragged inputs",
         {"name": "r", "inputs": [[0, 0], [1]], "labels": [0, 1]},
-        "inputs[1]: expected 2 values, got 1",
+        "inputs[1]: has 1 value, expected 2",
     ),
-    ("empty inputs", {"name": "e", "inputs": [], "labels": []}, "inputs: must not be empty"),
+    (
+        "empty inputs",
+        {"name": "e", "inputs": [], "labels": []},
+        "inputs: is empty, expected at least one row",
+    ),
     (
         "labels count",
         {"name": "c", "inputs": [[0], [1], [2]], "labels": [0, 1]},
-        "labels: 2 labels for 3 input rows",
+        "labels: has 2 labels but inputs has 3 rows",
     ),
     (
         "targets count",
         {"name": "c", "inputs": [[0], [1], [2]], "targets": [[0], [1]]},
-        "targets: 2 rows for 3 input rows",
+        "targets: has 2 rows but inputs has 3 rows",
     ),
     (
         "both targets and labels",
         {"name": "b", "inputs": [[0]], "targets": [[0]], "labels": [0]},
-        "labels: give either targets or labels, not both",
+        "targets: give either targets (numbers) or labels (class names), not both",
     ),
     (
         "non-numeric value",
@@ -194,9 +198,8 @@ def test_nan_and_inf_values_are_refused(client: TestClient, session: Session) ->
             "/v1/datasets", content=raw, headers={"content-type": "application/json"}
         )
         assert response.status_code == 422, response.text
-        assert response.json()["detail"] == "inputs[1][0]: must be a finite number, got " + {
-            "NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"
-        }[token]  # fmt: skip
+        expected = {"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[token]
+        assert response.json()["detail"] == f"inputs[1][0]: is not finite ({expected})"
     assert counts(session)["datasets"] == 0
 
 
@@ -222,7 +225,7 @@ BAD_UPLOADS: list[tuple[str, bytes, dict[str, str], str]] = [
         "missing target column",
         b"x1,x2,y\n0,1,0\n",
         {"target": "label"},
-        "target: column 'label' is not in the CSV header (x1, x2, y)",
+        "target: column 'label' is not in the file; its columns are 'x1', 'x2', 'y'",
     ),
 ]
 
