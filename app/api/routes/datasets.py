@@ -113,7 +113,7 @@ def list_datasets(
     session: SessionDep,
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> DatasetList:
     """Datasets, newest first, ``limit`` at a time from ``offset``."""
     limit = min(limit or settings.page_size, settings.max_page_size)

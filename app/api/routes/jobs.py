@@ -98,7 +98,7 @@ def list_jobs(
     settings: SettingsDep,
     status: Status | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobList:
     """Jobs, newest first, optionally only one ``status``."""
     limit = min(limit or settings.page_size, settings.max_page_size)
@@ -143,7 +143,7 @@ def job_metrics(
     job_id: str,
     session: SessionDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, description="Only epochs after this one")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only epochs after this one")] = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> MetricsPage:
     """The loss curve: one row per finished epoch, in order, paged by epoch."""
@@ -196,7 +196,7 @@ def job_weights(
 @router.post(
     "/{job_id}/predict",
     response_model=PredictResponse,
-    responses=error_responses(404, 409, 413, 422),
+    responses=error_responses(400, 404, 409, 413, 422),
 )
 def predict(job_id: str, body: PredictRequest, session: SessionDep) -> PredictResponse:
     """Outputs of the trained network for ``inputs``, and class labels for classifiers."""
