@@ -30,6 +30,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     with deployment(tmp_path_factory.mktemp("reliability"), max_attempts=2) as dep:
         dep.start_api()
         yield dep
+    assert "database is locked" not in dep.log_text()  # after every process has exited
 
 
 @pytest.fixture
