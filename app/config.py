@@ -19,48 +19,56 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore")
 
     database_url: str = Field(
-        "sqlite:///./backprop.db", description="SQLAlchemy URL of the database."
+        default="sqlite:///./backprop.db", description="SQLAlchemy URL of the database."
     )
     lease_seconds: float = Field(
-        30.0, gt=0, description="How long a silent worker keeps its job before it is requeued."
+        default=30.0,
+        gt=0,
+        description="How long a silent worker keeps its job before it is requeued.",
     )
     checkpoint_seconds: float = Field(
-        10.0, ge=0, description="Minimum seconds between two checkpoints of a running job."
+        default=10.0, ge=0, description="Minimum seconds between two checkpoints of a running job."
     )
     max_attempts: int = Field(
-        3, ge=1, description="Workers lost on one job before it is marked failed."
+        default=3, ge=1, description="Workers lost on one job before it is marked failed."
     )
     poll_interval: float = Field(
-        0.5, gt=0, description="Seconds an idle worker waits before looking for work again."
+        default=0.5, gt=0, description="Seconds an idle worker waits before looking for work again."
     )
     cancel_poll_seconds: float = Field(
-        0.5, gt=0, description="Seconds between two checks for a cancel request while training."
+        default=0.5,
+        gt=0,
+        description="Seconds between two checks for a cancel request while training.",
     )
     max_body_bytes: int = Field(
-        256 * 1024 * 1024, gt=0, description="Largest accepted request body (413 above)."
+        default=256 * 1024 * 1024, gt=0, description="Largest accepted request body (413 above)."
     )
-    page_size: int = Field(50, ge=1, description="Default page size of list endpoints.")
-    max_page_size: int = Field(1000, ge=1, description="Largest page size a client may ask for.")
+    page_size: int = Field(default=50, ge=1, description="Default page size of list endpoints.")
+    max_page_size: int = Field(
+        default=1000, ge=1, description="Largest page size a client may ask for."
+    )
     sqlite_busy_timeout_ms: int = Field(
-        30_000, ge=0, description="How long SQLite waits for a lock before failing."
+        default=30_000, ge=0, description="How long SQLite waits for a lock before failing."
     )
-    log_level: str = Field("info", description="Log level of the API and the workers.")
+    log_level: str = Field(default="info", description="Log level of the API and the workers.")
     # Limits (app/limits.py) and idempotent submits (app/api/idempotency.py).
     max_dataset_values: int = Field(
-        100_000_000, ge=1, description="Largest dataset, in rows x features (422 above)."
+        default=100_000_000, ge=1, description="Largest dataset, in rows x features (422 above)."
     )
     max_network_parameters: int = Field(
-        10_000_000, ge=1, description="Largest network, in weights + biases (422 above)."
+        default=10_000_000, ge=1, description="Largest network, in weights + biases (422 above)."
     )
-    max_epochs: int = Field(100_000, ge=1, description="Most epochs one job may ask for (422).")
+    max_epochs: int = Field(
+        default=100_000, ge=1, description="Most epochs one job may ask for (422 above)."
+    )
     max_queued_jobs: int = Field(
-        10_000, ge=1, description="Jobs waiting in the queue before submits get 429."
+        default=10_000, ge=1, description="Jobs waiting in the queue before submits get 429."
     )
     idempotency_ttl_seconds: float = Field(
-        86_400.0, gt=0, description="How long an Idempotency-Key's response is replayed."
+        default=86_400.0, gt=0, description="How long an Idempotency-Key's response is replayed."
     )
     idempotency_stale_seconds: float = Field(
-        600.0, gt=0, description="After this, an unfinished request's key may be reused."
+        default=600.0, gt=0, description="After this, an unfinished request's key may be reused."
     )
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, cast, delete, func, insert, literal, select, update
+from sqlalchemy import String, Table, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
@@ -24,8 +24,13 @@ from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
 
-jobs = Job.__table__
-metrics = Metric.__table__
+jobs: Table = Job.__table__  # type: ignore[assignment]
+metrics: Table = Metric.__table__  # type: ignore[assignment]
+
+
+def rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE/DELETE result."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def submit(
     return job
 
 
-def _claim_statement(session: Session, values: dict[str, Any]) -> Any:
+def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
     """``UPDATE jobs ... WHERE id = (SELECT oldest queued LIMIT 1) RETURNING``.
 
     The one place with dialect knowledge: on PostgreSQL the subquery takes
@@ -89,7 +94,7 @@ def _claim_statement(session: Session, values: dict[str, Any]) -> Any:
         .order_by(jobs.c.created_at, jobs.c.id)
         .limit(1)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect == "postgresql":
         oldest = oldest.with_for_update(skip_locked=True)
     return (
         update(jobs)
@@ -104,8 +109,8 @@ def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
     """Atomically take the oldest queued job, or return None when there is none."""
     now = utcnow()
     token = uuid.uuid4().hex
-    stmt = _claim_statement(
-        session,
+    stmt = claim_statement(
+        session.get_bind().dialect.name,
         {
             "status": JobStatus.running.value,
             "lease_owner": owner,
@@ -205,12 +210,12 @@ def requeue_stalled(session: Session, now: datetime | None = None) -> tuple[int,
             error=literal("worker lost ") + cast(jobs.c.attempts, String) + literal(" times"),
             **cleared,
         )
-    ).rowcount
+    )
     requeued = session.execute(
         update(jobs).where(expired).values(status=JobStatus.queued.value, **cleared)
-    ).rowcount
+    )
     session.commit()
-    return int(requeued or 0), int(failed or 0)
+    return rowcount(requeued), rowcount(failed)
 
 
 def _fenced_update(session: Session, lease: Lease, **values: Any) -> None:
@@ -300,5 +305,5 @@ def delete_job(session: Session, job_id: str) -> None:
     session.execute(delete(metrics).where(metrics.c.job_id == job_id))
     result = session.execute(delete(jobs).where(jobs.c.id == job_id))
     session.commit()
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound("job", job_id)

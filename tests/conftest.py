@@ -4,13 +4,14 @@ datasets and job specs."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -63,10 +64,28 @@ def make_settings(path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+# Set to a PostgreSQL URL (e.g. postgresql+psycopg://user@host/db_for_tests) to run the
+# database tests there instead of SQLite; its public schema is wiped before each test.
+TEST_DATABASE_URL = os.environ.get("BACKPROP_TEST_DATABASE_URL")
+
+
+def reset_schema(url: str) -> None:
+    """Drop everything in the test database's public schema."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings on a fresh, migrated SQLite file."""
-    settings = make_settings(tmp_path / "backprop.db")
+    """Settings on a fresh, migrated SQLite file (or BACKPROP_TEST_DATABASE_URL)."""
+    if TEST_DATABASE_URL:
+        reset_schema(TEST_DATABASE_URL)
+        settings = make_settings(tmp_path / "unused.db", database_url=TEST_DATABASE_URL)
+    else:
+        settings = make_settings(tmp_path / "backprop.db")
     upgrade_head(settings)
     return settings
 

@@ -234,3 +234,13 @@ def test_delete_a_running_job_fences_its_worker(
     assert session.scalars(select(Metric)).all() == []
     with pytest.raises(NotFound):
         jobqueue.delete_job(session, lease.job_id)
+
+
+def test_the_postgresql_claim_skips_locked_rows_and_sqlite_needs_no_lock() -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    values = {"status": "running"}
+    pg = str(jobqueue.claim_statement("postgresql", values).compile(dialect=postgresql.dialect()))
+    assert "FOR UPDATE SKIP LOCKED" in pg and "RETURNING" in pg
+    lite = str(jobqueue.claim_statement("sqlite", values).compile(dialect=sqlite.dialect()))
+    assert "FOR UPDATE" not in lite and "LIMIT" in lite and "RETURNING" in lite

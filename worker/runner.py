@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from app import jobqueue
@@ -57,7 +58,12 @@ class Worker:
         """Work until :meth:`request_stop`; idle polls every ``poll_interval`` seconds."""
         log.info("worker %s started", self.owner)
         while not self.shutdown.is_set():
-            if self.run_once() is None:
+            try:
+                job_id = self.run_once()
+            except SQLAlchemyError as exc:  # database unavailable or locked too long
+                log.error("worker %s: database error, retrying: %s", self.owner, one_line(exc))
+                job_id = None
+            if job_id is None:
                 self.shutdown.wait(self.settings.poll_interval)
         log.info("worker %s stopped", self.owner)
 
@@ -88,8 +94,8 @@ class Worker:
     def _finish(self, lease: Lease, status: JobStatus, **values: Any) -> None:
         with self.sessions() as session:
             jobqueue.finish(session, lease, status, **values)
-        log.info("job %s: %s%s", lease.job_id, status.value, f" ({values.get('error')})"
-                 if values.get("error") else "")  # fmt: skip
+        error = values.get("error")
+        log.info("job %s: %s%s", lease.job_id, status.value, f" ({error})" if error else "")
 
     def _load(self, lease: Lease) -> tuple[Job, Dataset | None]:
         with self.sessions() as session:
@@ -97,7 +103,9 @@ class Worker:
                 select(Job)
                 .where(Job.id == lease.job_id)
                 .options(undefer(Job.checkpoint), undefer(Job.initial_weights))
-            ).one()
+            ).first()
+            if job is None:  # deleted since we claimed it
+                raise LeaseLost(lease.job_id)
             dataset = None
             if job.dataset_id is not None:
                 dataset = session.scalars(
@@ -139,8 +147,8 @@ class Worker:
                 on_epoch_end=recorder,
                 should_stop=runtime.wrap(guard.should_stop),
             )
-        except LeaseLost:
-            raise
+        except (LeaseLost, SQLAlchemyError):
+            raise  # not the job's fault: its lease expires and another attempt resumes it
         except DivergenceError as exc:
             guard.stop()
             self._finish(lease, JobStatus.failed, error=str(exc))

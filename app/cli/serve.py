@@ -2,7 +2,8 @@
 
 The API and the workers run as child processes in their own sessions, so a Ctrl-C or a
 SIGTERM reaches only this supervisor, which forwards SIGTERM to each child (workers hand
-their job back at the next batch boundary), waits for them and exits 0.
+their job back at the next batch boundary), waits for them and exits 0. A worker that
+dies (killed, out of memory) is restarted; if the API dies, everything stops (exit 1).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from app.db.migrate import upgrade_head
 log = logging.getLogger("backprop.serve")
 
 STOP_TIMEOUT = 30.0
+RESTART_INTERVAL = 2.0  # a worker slot is restarted at most this often (crash loops)
 
 
 def register_serve(subparsers: Any) -> None:
@@ -58,7 +60,8 @@ def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run the API and the workers until a signal or a child's death."""
+    """Run the API and the workers until a signal (or the API's death); a worker that
+    dies is restarted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
     if args.workers < 0:
@@ -74,13 +77,17 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    api = [
+    api_argv = [
         sys.executable, "-m", "uvicorn", "app.api.main:create_app", "--factory",
         "--host", args.host, "--port", str(args.port),
         "--log-level", settings.log_level.lower(),
+        "--timeout-graceful-shutdown", "5",  # don't wait for long-lived streams forever
     ]  # fmt: skip
-    children = [_spawn(api)]
-    children += [_spawn([sys.executable, "-m", "worker"]) for _ in range(args.workers)]
+    worker_argv = [sys.executable, "-m", "worker"]
+    api = _spawn(api_argv)
+    workers = [_spawn(worker_argv) for _ in range(args.workers)]
+    started = [time.monotonic()] * len(workers)
+    log.info("serve: child pids %s", " ".join(str(c.pid) for c in [api, *workers]))
     log.info(
         "serve: API on http://%s:%s (docs at /docs), %d worker(s), database %s",
         args.host, args.port, args.workers, settings.database_url,
@@ -88,12 +95,21 @@ def serve(args: argparse.Namespace) -> int:
 
     failed = False
     while not stop.wait(0.2):
-        dead = [c for c in children if c.poll() is not None]
-        if dead:
-            log.error("serve: child %s exited with %s; stopping", dead[0].args, dead[0].returncode)
+        if api.poll() is not None:
+            log.error("serve: the API exited with %s; stopping", api.returncode)
             failed = True
             break
-    _stop_all(children)
+        for i, worker in enumerate(workers):
+            crash_looping = time.monotonic() - started[i] < RESTART_INTERVAL
+            if worker.poll() is not None and not stop.is_set() and not crash_looping:
+                # Its job (if any) goes back to the queue when its lease expires.
+                workers[i], started[i] = _spawn(worker_argv), time.monotonic()
+                log.warning(
+                    "serve: worker %d exited with %s; restarted as %d",
+                    worker.pid, worker.returncode, workers[i].pid,
+                )  # fmt: skip
+    _stop_all([api, *workers])
+    log.info("serve: stopped")
     return 1 if failed else 0
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, undefer
 
 from app.db.models import ACTIVE_STATUSES, Dataset, Job, Metric
 from app.errors import Conflict, NotFound
+from app.jobqueue import rowcount
 
 
 def add_dataset(session: Session, dataset: Dataset) -> Dataset:
@@ -60,7 +61,7 @@ def delete_dataset(session: Session, dataset_id: str) -> None:
     in_use = exists().where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES))
     result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, ~in_use))
     session.commit()
-    if result.rowcount:
+    if rowcount(result):
         return
     get_dataset(session, dataset_id)  # raises NotFound
     session.rollback()

@@ -1,12 +1,18 @@
 """The vectorised forward/backward pass used by training, on preallocated buffers.
 
-One mini-batch is a handful of matrix products (rows are samples, weights stored as
-``Wᵀ``): forward ``A_l = σ_l(A_{l-1} Wᵀ_l + b_l)``; backward ``Δ_L`` from the cost,
-``Δ_l = (Δ_{l+1} W_{l+1}) ⊙ σ_l'(z_l)``; gradient sums ``Σ_x ∂C_x/∂Wᵀ_l = A_{l-1}ᵀ Δ_l``
-and ``Σ_x ∂C_x/∂b_l = 1ᵀ Δ_l``. Activations are applied in place (every activation's
-derivative is computed from its output, see ``activations``), and every intermediate
-lives in a buffer allocated once for the largest batch, so a training step allocates
-nothing (a naive loop at batch 10 spends much of its time in page faults).
+One mini-batch is a handful of matrix products. Rows are samples and every layer's
+parameters are one array ``P_l = [Wᵀ_l; b_l]`` (see ``Network.params``); each layer's
+input carries an extra column of ones, so:
+
+- forward: ``A_l = σ_l([A_{l-1}, 1] P_l)`` — one product, the bias included;
+- backward: ``Δ_L`` from the cost, ``Δ_l = (Δ_{l+1} W_{l+1}) ⊙ σ_l'(z_l)``;
+- gradient sums: ``Σ_x ∂C_x/∂P_l = [A_{l-1}, 1]ᵀ Δ_l`` — one product gives
+  ``Σ_x δ_l a_{l-1}ᵀ`` (transposed) and, in its last row, ``Σ_x δ_l``.
+
+Activations are applied in place (every activation's derivative is computed from its
+output, see ``activations``), and every intermediate lives in a buffer allocated once
+for the largest batch, so a training step allocates nothing (a naive loop at batch 10
+spends much of its time in page faults).
 """
 
 from __future__ import annotations
@@ -17,45 +23,64 @@ from app.nn.activations import Array
 from app.nn.network import Network
 
 
+def with_ones(x: Array, dtype: str) -> Array:
+    """``[x, 1]``: x (m, n) with a column of ones appended, C-contiguous, in ``dtype``."""
+    out = np.empty((x.shape[0], x.shape[1] + 1), dtype=dtype)
+    out[:, :-1] = x
+    out[:, -1] = 1.0
+    return out
+
+
 class Backprop:
-    """Buffers and the forward/backward pass for batches of up to ``max_rows`` rows."""
+    """Buffers and the forward/backward pass for batches of up to ``max_rows`` rows.
+
+    Hidden layers live in contiguous ``(m, n_l + 1)`` buffers whose last column holds
+    the ones the next product needs. Matrix products read and write the ``(m, n_l)``
+    part through strided views (BLAS takes a leading dimension at no cost), while the
+    elementwise work runs over the whole contiguous buffer, which NumPy does about twice
+    as fast as over a strided view at these sizes; the ones column is restored after
+    the activation, and its entry of δ (computed from the bias row, never used) is junk.
+    """
 
     def __init__(self, net: Network, max_rows: int) -> None:
         self.net = net
         self.max_rows = max_rows
         dt = net.dtype
         sizes = net.sizes
+        self.params = net.params
         self.acts = net.layer_activation_objects
         self.cost = net.cost_object
         self.canonical = self.cost.canonical == self.acts[-1].name
-        #: A_l for l = 1..L-1 (index l-1); the output A_L goes where the caller says.
-        self.a_buf = [np.empty((max_rows, n), dtype=dt) for n in sizes[1:-1]]
-        self.d_buf = [np.empty((max_rows, n), dtype=dt) for n in sizes[1:]]
-        self.t_buf = [np.empty((max_rows, n), dtype=dt) for n in sizes[1:]]
-        self.grad_w = [np.empty_like(w) for w in net.wt]
-        self.grad_b = [np.empty_like(b) for b in net.biases]
-        #: [gW_1, gb_1, …] matching Network.parameters order.
-        self.grads = [g for pair in zip(self.grad_w, self.grad_b, strict=True) for g in pair]
+        #: [A_l, 1] for the hidden layers l = 1..L-1.
+        self.a_buf = [np.ones((max_rows, n + 1), dtype=dt) for n in sizes[1:-1]]
+        #: Δ_l (hidden: with a junk last column) and scratch of the same shapes.
+        self.d_buf = [np.empty((max_rows, n + 1), dtype=dt) for n in sizes[1:-1]]
+        self.d_buf.append(np.empty((max_rows, sizes[-1]), dtype=dt))
+        self.t_buf = [np.empty_like(d) for d in self.d_buf]
+        #: P_lᵀ views (for [Δ_{l-1}, junk] = Δ_l P_lᵀ); valid while P_l is updated in place.
+        self.p_back = [p.T for p in self.params]
+        #: Gradient sums Σ_x ∂C_x/∂P_l, same layout as the parameters.
+        self.grads = [np.empty_like(p) for p in self.params]
 
-    def forward(self, x: Array, out: Array) -> list[Array]:
-        """Forward ``x`` (m rows); writes a_L into ``out``; returns [a_0, …, a_L] views."""
-        m = x.shape[0]
-        a = x
-        outs = [x]
-        last = len(self.acts) - 1
-        for i, (w, b, act) in enumerate(zip(self.net.wt, self.net.biases, self.acts,
-                                             strict=True)):
-            z = out if i == last else self.a_buf[i][:m]
-            np.matmul(a, w, out=z)
-            np.add(z, b, out=z)
-            a = act.fn(z, out=z)
+    def forward(self, x1: Array, out: Array) -> list[Array]:
+        """Forward ``x1 = [x, 1]`` (m rows); a_L goes into ``out``; returns the layer
+        inputs ``[x1, [a_1, 1], …, [a_{L-1}, 1]]`` followed by a_L."""
+        m = x1.shape[0]
+        outs = [x1]
+        for i, (p, act) in enumerate(zip(self.params[:-1], self.acts, strict=False)):
+            a = self.a_buf[i][:m]
+            np.matmul(outs[i], p, out=a[:, :-1])
+            act.fn(a, out=a)
+            a[:, -1] = 1.0
             outs.append(a)
+        np.matmul(outs[-1], self.params[-1], out=out)
+        self.acts[-1].fn(out, out=out)
+        outs.append(out)
         return outs
 
-    def backward(self, outs: list[Array], y: Array) -> None:
-        """Fill ``grad_w``/``grad_b`` with gradient *sums* over the batch."""
+    def backward(self, outs: list[Array], y: Array, scale: float = 1.0) -> None:
+        """Fill ``grads`` with ``scale`` times the gradient sums over the batch."""
         m = y.shape[0]
-        n_layers = len(self.acts)
         a_out = outs[-1]
         delta = self.d_buf[-1][:m]
         if self.canonical:
@@ -63,28 +88,24 @@ class Backprop:
         else:
             np.copyto(delta, self.cost.grad_a(a_out, y))
             self.acts[-1].backprop_(delta, a_out, self.t_buf[-1][:m])
-        for i in range(n_layers - 1, -1, -1):
-            np.matmul(outs[i].T, delta, out=self.grad_w[i])
-            np.add.reduce(delta, axis=0, out=self.grad_b[i])
+        if scale != 1.0:
+            np.multiply(delta, scale, out=delta)  # every gradient below scales with δ_L
+        for i in range(len(self.acts) - 1, -1, -1):
+            np.matmul(outs[i].T, delta, out=self.grads[i])
             if i:
-                prev = self.d_buf[i - 1][:m]
-                np.matmul(delta, self.net.wt[i].T, out=prev)
-                self.acts[i - 1].backprop_(prev, outs[i], self.t_buf[i - 1][:m])
-                delta = prev
+                full = self.d_buf[i - 1][:m]
+                np.matmul(delta, self.p_back[i], out=full)  # (W_{l+1}ᵀ δ_{l+1}), + junk
+                self.acts[i - 1].backprop_(full, outs[i], self.t_buf[i - 1][:m])
+                delta = full[:, :-1]
 
     def gradients(self, x: Array, y: Array) -> tuple[list[Array], list[Array], Array]:
-        """Mean gradients (Nielsen orientation) and outputs for one batch (for tests/tools)."""
+        """Mean gradients (Nielsen orientation) and outputs for one batch (tests, tools)."""
         out = np.empty((x.shape[0], self.net.sizes[-1]), dtype=self.net.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            outs = self.forward(x, out)
+            outs = self.forward(with_ones(x, self.net.dtype), out)
             self.backward(outs, y)
         m = x.shape[0]
-        return ([g.T / m for g in self.grad_w], [g / m for g in self.grad_b], out)
-
-
-def parameters(net: Network) -> list[Array]:
-    """The flat parameter list [Wᵀ_1, b_1, …, Wᵀ_L, b_L] the optimizers update in place."""
-    return [p for pair in zip(net.wt, net.biases, strict=True) for p in pair]
+        return ([g[:-1].T / m for g in self.grads], [g[-1] / m for g in self.grads], out)
 
 
 def training_gradients(net: Network, x: Array, y: Array) -> tuple[list[Array], list[Array]]:

@@ -1,10 +1,10 @@
 """The multilayer perceptron: parameters, forward pass, prediction and serialization.
 
-Internally, layer ``l`` keeps ``W_l`` transposed, shape ``(n_{l-1}, n_l)``, C-contiguous,
-so a batch whose rows are samples goes forward as ``a_l = σ(a_{l-1} @ Wᵀ_l + b_l)`` with
-no copy. Nielsen's orientation ``(n_l, n_{l-1})`` appears only at the API boundary:
-``weights`` (views), ``to_document``/``from_document``, ``to_npz``/``from_npz``,
-``from_layers``.
+Internally, layer ``l`` keeps ``W_l`` transposed with the biases appended as a last row,
+``[Wᵀ_l; b_l]`` of shape ``(n_{l-1} + 1, n_l)``, C-contiguous, so a batch whose rows are
+samples goes forward as ``a_l = σ([a_{l-1}, 1] @ [Wᵀ_l; b_l])``. Nielsen's orientation
+``(n_l, n_{l-1})`` appears only at the API boundary: ``weights`` (views),
+``to_document``/``from_document``, ``to_npz``/``from_npz``, ``from_layers``.
 """
 
 from __future__ import annotations
@@ -46,9 +46,24 @@ class Network:
         self.activations: list[str] = spec.layer_activations
         self.cost: str = spec.cost
         self.dtype: str = dtype
-        #: Internal orientation: wt[l] has shape (n_{l-1}, n_l).
-        self.wt = wt
-        self.biases = biases
+        #: One array per layer, ``[Wᵀ_l; b_l]`` of shape (n_{l-1} + 1, n_l): the biases are
+        #: the last row, so a batch with a column of ones appended goes through a layer in
+        #: one matrix product, and its gradient (weights and biases) is one product too.
+        self.params: list[Array] = [
+            np.ascontiguousarray(np.vstack([np.asarray(w), np.asarray(b).reshape(1, -1)]),
+                                 dtype=dtype)
+            for w, b in zip(wt, biases, strict=True)
+        ]
+
+    @property
+    def wt(self) -> list[Array]:
+        """Per layer, Wᵀ_l of shape (n_{l-1}, n_l): views into ``params`` (no copy)."""
+        return [p[:-1] for p in self.params]
+
+    @property
+    def biases(self) -> list[Array]:
+        """Per layer, b_l of shape (n_l,): views into ``params`` (no copy)."""
+        return [p[-1] for p in self.params]
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -142,8 +157,7 @@ class Network:
                                field="file.layers")
 
     def copy(self) -> Network:
-        return Network(self.spec, [w.copy() for w in self.wt], [b.copy() for b in self.biases],
-                       self.dtype)
+        return Network(self.spec, self.wt, self.biases, self.dtype)
 
     def astype(self, dtype: str) -> Network:
         _check_dtype(dtype)

@@ -1,9 +1,16 @@
 """Optimizers with one verb, ``update(params, grad_sums, m)``, in a registry by API name.
 
-``params`` is the flat list ``[W_1, b_1, …, W_L, b_L]`` (updated in place);
-``grad_sums[i]`` is ``Σ_{x∈B} ∂C_x/∂params[i]`` over the ``m`` samples of the mini-batch
-(the buffers are reused as scratch and overwritten). L2 applies to weights only (the
-``decay`` mask), with Nielsen's scaling by the training-set size ``n``:
+``grad_scale(m)`` is a factor the caller folds into the gradient sums before ``update``
+(the backprop code multiplies the output error δ_L by it, which scales every gradient:
+backprop is linear in δ_L). Plain SGD asks for ``η/m``, so its update is a single
+subtraction per layer instead of a scaling pass and a subtraction over all the weights;
+the others ask for 1.
+
+``params`` holds one array per layer, ``[Wᵀ_l; b_l]`` (the biases are the last row, see
+``Network.params``), updated in place; ``grad_sums[i]`` is ``Σ_{x∈B} ∂C_x/∂params[i]``
+over the ``m`` samples of the mini-batch (the buffers are reused as scratch and
+overwritten). L2 applies to the weights only (all rows but the last), with Nielsen's
+scaling by the training-set size ``n``:
 
 - ``sgd``: exactly DESIGN §1, ``W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W``,
   ``b ← b − (η/m) Σ ∂C_x/∂b``.
@@ -31,15 +38,18 @@ class Optimizer:
 
     name = ""
 
-    def __init__(self, params: Sequence[Array], decay: Sequence[bool], *, learning_rate: float,
-                 l2: float = 0.0, n: int = 1, **_: object) -> None:
+    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
+                 n: int = 1, **_: object) -> None:
         self.learning_rate = float(learning_rate)
         self.l2 = float(l2)
         self.n = int(n)
-        self.decay = list(decay)
-        self.shapes = [p.shape for p in params]
+
+    def grad_scale(self, m: int) -> float:
+        """The factor the caller multiplies the gradient sums by before ``update``."""
+        return 1.0
 
     def update(self, params: Sequence[Array], grad_sums: Sequence[Array], m: int) -> None:
+        """Update ``params`` in place from ``grad_scale(m) · Σ_x ∂C_x/∂params`` over m samples."""
         raise NotImplementedError
 
     def state(self) -> dict[str, NDArray[Any]]:
@@ -51,43 +61,44 @@ class Optimizer:
                 raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
             value[...] = state[key]
 
-    def _mean_grad_with_l2(self, p: Array, g: Array, decay: bool, m: int) -> Array:
-        """g ← (1/m) g + (λ/n) p (the L2 term only for weights); returns g."""
+    def _mean_grad_with_l2(self, p: Array, g: Array, m: int) -> Array:
+        """g ← (1/m) g + (λ/n) p (the L2 term only on the weight rows); returns g."""
         np.multiply(g, 1.0 / m, out=g)
-        if decay and self.l2:
-            g += (self.l2 / self.n) * p
+        if self.l2:
+            g[:-1] += (self.l2 / self.n) * p[:-1]
         return g
 
 
 class SGD(Optimizer):
     name = "sgd"
 
+    def grad_scale(self, m: int) -> float:
+        return self.learning_rate / m
+
     def update(self, params: Sequence[Array], grad_sums: Sequence[Array], m: int) -> None:
-        eta = self.learning_rate
-        shrink = 1.0 - eta * self.l2 / self.n
-        step = eta / m
-        for p, g, decay in zip(params, grad_sums, self.decay, strict=True):
-            if decay and self.l2:
-                np.multiply(p, shrink, out=p)
-            np.multiply(g, step, out=g)
+        # grad_sums arrive as (η/m) Σ ∂C_x/∂P: W ← (1 − ηλ/n) W − (η/m) Σ, b ← b − (η/m) Σ
+        shrink = 1.0 - self.learning_rate * self.l2 / self.n
+        for p, g in zip(params, grad_sums, strict=True):
+            if self.l2:
+                np.multiply(p[:-1], shrink, out=p[:-1])
             np.subtract(p, g, out=p)
 
 
 class Momentum(Optimizer):
     name = "momentum"
 
-    def __init__(self, params: Sequence[Array], decay: Sequence[bool], *, learning_rate: float,
-                 l2: float = 0.0, n: int = 1, momentum: float = 0.9, nesterov: bool = False,
+    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
+                 n: int = 1, momentum: float = 0.9, nesterov: bool = False,
                  **kw: object) -> None:
-        super().__init__(params, decay, learning_rate=learning_rate, l2=l2, n=n)
+        super().__init__(params, learning_rate=learning_rate, l2=l2, n=n)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocities = [np.zeros_like(p) for p in params]
 
     def update(self, params: Sequence[Array], grad_sums: Sequence[Array], m: int) -> None:
         mu, eta = self.momentum, self.learning_rate
-        for p, g, v, decay in zip(params, grad_sums, self.velocities, self.decay, strict=True):
-            g = self._mean_grad_with_l2(p, g, decay, m)
+        for p, g, v in zip(params, grad_sums, self.velocities, strict=True):
+            g = self._mean_grad_with_l2(p, g, m)
             np.multiply(g, eta, out=g)  # η g
             np.multiply(v, mu, out=v)
             np.subtract(v, g, out=v)  # v ← μv − η g
@@ -104,10 +115,10 @@ class Momentum(Optimizer):
 class Adam(Optimizer):
     name = "adam"
 
-    def __init__(self, params: Sequence[Array], decay: Sequence[bool], *, learning_rate: float,
-                 l2: float = 0.0, n: int = 1, beta1: float = 0.9, beta2: float = 0.999,
-                 epsilon: float = 1e-8, **kw: object) -> None:
-        super().__init__(params, decay, learning_rate=learning_rate, l2=l2, n=n)
+    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
+                 n: int = 1, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
+                 **kw: object) -> None:
+        super().__init__(params, learning_rate=learning_rate, l2=l2, n=n)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
         self.first = [np.zeros_like(p) for p in params]
         self.second = [np.zeros_like(p) for p in params]
@@ -120,9 +131,9 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         step = self.learning_rate / (1.0 - b1**t)
         root_bc2 = np.sqrt(1.0 - b2**t)
-        for p, g, mom, vel, tmp, decay in zip(params, grad_sums, self.first, self.second,
-                                              self.scratch, self.decay, strict=True):
-            g = self._mean_grad_with_l2(p, g, decay, m)
+        for p, g, mom, vel, tmp in zip(params, grad_sums, self.first, self.second,
+                                       self.scratch, strict=True):
+            g = self._mean_grad_with_l2(p, g, m)
             np.multiply(mom, b1, out=mom)
             mom += (1.0 - b1) * g  # m ← β1 m + (1 − β1) g
             np.multiply(vel, b2, out=vel)

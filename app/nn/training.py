@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from app.nn.activations import Array
-from app.nn.backprop import Backprop, parameters
+from app.nn.backprop import Backprop, with_ones
 from app.nn.errors import DivergenceError, SpecError
 from app.nn.network import Network, predict_labels
 from app.nn.optimizers import OPTIMIZERS, Optimizer
@@ -214,10 +214,10 @@ class _Loop:
             val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
             self.x_val = np.ascontiguousarray(x[val_idx], dtype=dt)
             self.y_val = np.ascontiguousarray(y[val_idx], dtype=dt)
-            self.x_train = np.ascontiguousarray(x[train_idx], dtype=dt)
+            self.x_train1 = with_ones(x[train_idx], dt)
             self.y_train = np.ascontiguousarray(y[train_idx], dtype=dt)
         else:
-            self.x_train = np.ascontiguousarray(x, dtype=dt)
+            self.x_train1 = with_ones(x, dt)
             self.y_train = np.ascontiguousarray(y, dtype=dt)
         self.n_train = n_train
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
@@ -228,9 +228,9 @@ class _Loop:
             self.net = Network.from_layers(spec, initial_weights, dt)
         else:
             self.net = Network.initialize(spec, seed=config.seed, dtype=dt)
-        self.params = parameters(self.net)
+        self.params = self.net.params
         self.optimizer: Optimizer = OPTIMIZERS[config.optimizer](
-            self.params, [True, False] * (len(spec.sizes) - 1),
+            self.params,
             learning_rate=config.learning_rate, l2=config.l2, n=n_train,
             momentum=config.momentum, nesterov=config.nesterov,
             beta1=config.beta1, beta2=config.beta2, epsilon=config.epsilon,
@@ -250,7 +250,7 @@ class _Loop:
             self.partial = resume.partial_outputs
         self.bp = Backprop(self.net, config.batch_size)
         self.out_epoch = np.empty((n_train, spec.sizes[-1]), dtype=dt)
-        self.x_batch = np.empty((config.batch_size, spec.sizes[0]), dtype=dt)
+        self.x_batch = np.empty((config.batch_size, spec.sizes[0] + 1), dtype=dt)
 
     def _check_resume(self, state: TrainState) -> Network:
         if state.network.spec.to_dict() != self.spec.to_dict() and (
@@ -311,9 +311,9 @@ class _Loop:
         self._stop_requested = False
         if self.partial is not None and self.batch:
             self.out_epoch[: self.partial.shape[0]] = self.partial
-        x_train, x_batch, out_epoch = self.x_train, self.x_batch, self.out_epoch
+        x_train1, x_batch, out_epoch = self.x_train1, self.x_batch, self.out_epoch
         bp, opt, params, grads = self.bp, self.optimizer, self.params, self.bp.grads
-        forward, backward, update = bp.forward, bp.backward, opt.update
+        forward, backward, update, grad_scale = bp.forward, bp.backward, opt.update, opt.grad_scale
         take = np.take
         before: list[Array] = []
         for k in range(self.batch, n_batches):
@@ -321,11 +321,13 @@ class _Loop:
             e = min(s + bs, n)
             m = e - s
             xb = x_batch[:m]
-            take(x_train, perm[s:e], axis=0, out=xb)
-            backward(forward(xb, out_epoch[s:e]), y_epoch[s:e])
+            # mode="clip": the indices are valid, and "raise" would buffer the copy
+            take(x_train1, perm[s:e], axis=0, out=xb, mode="clip")
+            scale = grad_scale(m)
+            backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
             if k == n_batches - 1:  # health metrics come from the epoch's last batch
-                before = [p.copy() for p in params[0::2]]
-                self._grad_norms = [float(np.linalg.norm(g)) / m for g in grads[0::2]]
+                before = [p[:-1].copy() for p in params]
+                self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale) for g in grads]
             update(params, grads, m)
             self.batch = k + 1
             if should_stop is not None and should_stop():
@@ -375,7 +377,7 @@ class _Loop:
         """
         m = self.n_train - (self._n_batches() - 1) * self.config.batch_size
         layers = []
-        outs = [*(a[:m] for a in self.bp.a_buf), self.out_epoch[-m:]]
+        outs = [*(a[:m, :-1] for a in self.bp.a_buf), self.out_epoch[-m:]]
         for i, (w, name) in enumerate(zip(self.net.wt, self.net.activations, strict=True)):
             w_norm = float(np.linalg.norm(before[i]))
             ratio = float(np.linalg.norm(w - before[i])) / w_norm if w_norm else None

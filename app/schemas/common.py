@@ -20,7 +20,8 @@ class ValidationErrorResponse(ErrorResponse):
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry documenting the given error statuses."""
+    """The ``responses=`` entry documenting the given error statuses (422 always: every
+    validation error, even of a path parameter, has the ``ValidationErrorResponse`` body)."""
     described = {
         400: "Bad request",
         404: "Not found",
@@ -29,7 +30,12 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         422: "Invalid input: the detail names the field (or CSV row/column) and the problem",
     }
     out: dict[int | str, dict[str, Any]] = {}
-    for code in codes:
+    for code in sorted({*codes, 422}):
         model = ValidationErrorResponse if code == 422 else ErrorResponse
         out[code] = {"model": model, "description": described.get(code, "Error")}
     return out
+
+
+def example(summary: str, value: Any) -> dict[str, Any]:
+    """One named ``openapi_examples`` entry (shown by "Try it out" in /docs)."""
+    return {"summary": summary, "value": value}

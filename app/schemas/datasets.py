@@ -46,10 +46,10 @@ class DatasetGenerate(BaseModel):
     )
 
     kind: Kind
-    n_samples: int = Field(200, ge=4, le=1_000_000)
-    noise: float = Field(0.1, ge=0, le=10)
-    seed: int = Field(0, ge=0)
-    name: str | None = Field(None, max_length=200, description="Default: the kind.")
+    n_samples: int = Field(default=200, ge=4, le=1_000_000)
+    noise: float = Field(default=0.1, ge=0, le=10)
+    seed: int = Field(default=0, ge=0)
+    name: str | None = Field(default=None, max_length=200, description="Default: the kind.")
 
 
 class Dataset(BaseModel):

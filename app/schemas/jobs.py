@@ -18,14 +18,14 @@ DType = Literal["float32", "float64"]
 Schedule = Literal["constant", "step", "plateau"]
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
-XOR_NETWORK = {
+XOR_NETWORK: dict[str, Any] = {
     "sizes": [2, 8, 1],
     "hidden_activation": "sigmoid",
     "output_activation": "sigmoid",
     "cost": "cross_entropy",
     "init": "default",
 }
-XOR_TRAINING = {
+XOR_TRAINING: dict[str, Any] = {
     "epochs": 300,
     "batch_size": 10,
     "learning_rate": 2.0,
@@ -50,7 +50,8 @@ class NetworkSpec(BaseModel):
     cost: Cost = "cross_entropy"
     init: Init = "default"
     activations: list[Activation] | None = Field(
-        None, description="Per-layer activations (length len(sizes)-1); overrides the two above."
+        default=None,
+        description="Per-layer activations (length len(sizes)-1); overrides the two above.",
     )
 
     @model_validator(mode="after")
@@ -66,28 +67,28 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [XOR_TRAINING]})
 
-    epochs: int = Field(30, gt=0)
-    batch_size: int = Field(10, gt=0)
-    learning_rate: float = Field(0.5, gt=0, allow_inf_nan=False)
-    l2: float = Field(0.0, ge=0, allow_inf_nan=False)
+    epochs: int = Field(default=30, gt=0)
+    batch_size: int = Field(default=10, gt=0)
+    learning_rate: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    l2: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     optimizer: Optimizer = "sgd"
-    momentum: float = Field(0.0, ge=0, lt=1)
+    momentum: float = Field(default=0.0, ge=0, lt=1)
     nesterov: bool = False
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.999, ge=0, lt=1)
-    epsilon: float = Field(1e-8, gt=0, allow_inf_nan=False)
-    validation_fraction: float = Field(0.0, ge=0, lt=1)
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.999, ge=0, lt=1)
+    epsilon: float = Field(default=1e-8, gt=0, allow_inf_nan=False)
+    validation_fraction: float = Field(default=0.0, ge=0, lt=1)
     shuffle: bool = True
-    seed: int = Field(0, ge=0)
+    seed: int = Field(default=0, ge=0)
     dtype: DType = "float64"
     lr_schedule: Schedule = "constant"
-    lr_step_epochs: int = Field(10, gt=0)
-    lr_decay: float = Field(0.5, gt=0, le=1)
-    lr_patience: int = Field(10, gt=0)
-    early_stopping_patience: int | None = Field(None, gt=0)
-    early_stopping_min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
+    lr_step_epochs: int = Field(default=10, gt=0)
+    lr_decay: float = Field(default=0.5, gt=0, le=1)
+    lr_patience: int = Field(default=10, gt=0)
+    early_stopping_patience: int | None = Field(default=None, gt=0)
+    early_stopping_min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     max_runtime_seconds: float | None = Field(
-        None,
+        default=None,
         gt=0,
         allow_inf_nan=False,
         description="Service-side (not an engine field): fail the job once it has trained "
@@ -120,15 +121,15 @@ class JobCreate(BaseModel):
         },
     )
 
-    dataset_id: str | None = Field(None, description="The dataset to train on.")
+    dataset_id: str | None = Field(default=None, description="The dataset to train on.")
     dataset_name: str | None = Field(
-        None,
+        default=None,
         description="Alternative to dataset_id: the newest dataset with this name.",
     )
     network: NetworkSpec
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     initial_weights: list[LayerWeights] | None = Field(
-        None, description="Warm start: the `layers` list of a weights document."
+        default=None, description="Warm start: the `layers` list of a weights document."
     )
 
     @model_validator(mode="after")

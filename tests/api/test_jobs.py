@@ -159,12 +159,20 @@ def test_trained_job_metrics_weights_and_predict(client: TestClient, settings: S
     assert predicted["labels"] == [str(int(v >= 0.5)) for v in expected[:, 0]]
 
 
-def test_predict_refuses_rows_of_the_wrong_width(client: TestClient, settings: Settings) -> None:
+def test_predict_refuses_rows_of_the_wrong_width_and_non_finite_values(
+    client: TestClient, settings: Settings
+) -> None:
     job = submit(client, xor_dataset(client)["id"], training=training_config(epochs=1))
     run_worker(settings)
     response = client.post(f"/v1/jobs/{job['id']}/predict", json={"inputs": [[0, 0], [1, 2, 3]]})
     assert response.status_code == 422
     assert response.json() == {"detail": "inputs[1]: expected 2 values, got 3"}
+    raw = '{"inputs": [[0, 0], [NaN, 1]]}'
+    response = client.post(
+        f"/v1/jobs/{job['id']}/predict", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"detail": "inputs[1]: values must be finite numbers (no NaN or inf)"}
 
 
 # ---- bad job specs: (overrides, status, exact detail) -----------------------------------
@@ -254,6 +262,12 @@ BAD_JOBS: list[tuple[str, dict[str, Any], int, str]] = [
         {"dataset_id": "nope"},
         404,
         "dataset 'nope' not found",
+    ),
+    (
+        "unknown dataset name",
+        {"dataset_id": None, "dataset_name": "nope"},
+        404,
+        "dataset named 'nope' not found",
     ),
     (
         "no dataset reference",

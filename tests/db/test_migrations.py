@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
@@ -9,6 +10,7 @@ from sqlalchemy import Engine, inspect, text
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Base
+from tests.conftest import TEST_DATABASE_URL
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -28,6 +30,9 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
     }
 
 
+@pytest.mark.skipif(
+    TEST_DATABASE_URL is not None, reason="SQLite pragmas; testing on another database"
+)
 def test_connections_use_wal_busy_timeout_and_foreign_keys(engine: Engine) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"

@@ -19,6 +19,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+MAX_BODY = 1_000_000  # bytes; small so the 413 path is cheap to exercise over real HTTP
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -35,6 +37,7 @@ def backprop_env(database: Path, **extra: str) -> dict[str, str]:
         BACKPROP_POLL_INTERVAL="0.1",
         BACKPROP_CANCEL_POLL_SECONDS="0.2",
         BACKPROP_LOG_LEVEL="warning",
+        BACKPROP_MAX_BODY_BYTES=str(MAX_BODY),
     )
     env.update(extra)
     return env
@@ -55,9 +58,9 @@ class Server:
         return self.process.wait(timeout=timeout)
 
 
-def start_server(tmp: Path, workers: int) -> Server:
+def start_server(tmp: Path, workers: int, **extra_env: str) -> Server:
     port = free_port()
-    env = backprop_env(tmp / "backprop.db")
+    env = backprop_env(tmp / "backprop.db", **extra_env)
     log = tmp / "serve.log"
     command = [str(Path(sys.executable).parent / "backprop"), "serve", "--port", str(port)]
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor

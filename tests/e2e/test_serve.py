@@ -3,6 +3,7 @@ predictions, cancels, survives a worker's SIGTERM, and stops cleanly."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import Server, start_server, wait_for
+from tests.e2e.conftest import MAX_BODY, Server, start_server, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +89,9 @@ def test_cancel_stops_a_long_job_within_two_seconds(server: Server) -> None:
     client = server.client
     dataset = xor_dataset(client, n_samples=400)
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **LONG_JOB}).json()["id"]
-    wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    running = wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
+    assert running["status"] == "running" and running["started_at"] is not None
+    assert running["progress"]["eta_seconds"] > 0  # mean epoch time x epochs left
     asked = time.monotonic()
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
     job = wait_for(lambda: job_of(client, job_id), finished, timeout=10)
@@ -106,6 +109,28 @@ def test_bad_input_over_http_is_refused_and_nothing_is_stored(server: Server) ->
     assert ragged.status_code == 422
     missing = client.post("/v1/jobs", json={"dataset_id": "nope", **XOR_JOB})
     assert missing.status_code == 404
+    assert client.get("/v1/datasets").json()["total"] == before
+
+
+def test_oversized_bodies_get_413_over_http(server: Server) -> None:
+    client = server.client
+    before = client.get("/v1/datasets").json()["total"]
+    body = b'{"name": "big", "inputs": [' + b"[0.5, 0.5]," * (MAX_BODY // 10) + b"[0, 0]]}"
+    declared = client.post(
+        "/v1/datasets", content=body, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    expected = {"detail": f"request body is larger than the limit of {MAX_BODY} bytes"}
+    assert declared.json() == expected
+
+    def chunks() -> Any:
+        for start in range(0, len(body), 65536):
+            yield body[start : start + 65536]
+
+    streamed = client.post(
+        "/v1/datasets", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and streamed.json() == expected
     assert client.get("/v1/datasets").json()["total"] == before
 
 
@@ -156,4 +181,33 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert server.stop() == 0
     assert time.monotonic() - started < 10
     log = server.log.read_text()
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "serve: stopped" in log
+    pids = [int(p) for p in log.split("serve: child pids ")[1].split("\n")[0].split()]
+    assert len(pids) == 3  # uvicorn + 2 workers
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"child {pid} still running"
+
+
+def test_serve_restarts_a_killed_worker_and_its_job_still_finishes(tmp_path: Path) -> None:
+    server = start_server(tmp_path, workers=1, BACKPROP_LEASE_SECONDS="1.5")
+    client = server.client
+    try:
+        dataset = xor_dataset(client, n_samples=400)
+        spec = {
+            "dataset_id": dataset["id"],
+            "network": {"sizes": [2, 32, 1]},
+            "training": {"epochs": 60, "batch_size": 4, "learning_rate": 0.5, "seed": 5},
+        }
+        job_id = client.post("/v1/jobs", json=spec).json()["id"]
+        wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 2)
+        log = server.log.read_text()
+        worker_pid = int(log.split("serve: child pids ")[1].split("\n")[0].split()[1])
+        os.kill(worker_pid, signal.SIGKILL)
+        wait_for(server.log.read_text, lambda text: f"worker {worker_pid} exited" in text)
+        job = wait_for(lambda: job_of(client, job_id), finished)
+        assert job["status"] == "succeeded" and job["attempts"] == 2, job
+        curve = client.get(f"/v1/jobs/{job_id}/metrics").json()["items"]
+        assert [row["epoch"] for row in curve] == list(range(1, 61))
+    finally:
+        client.close()
+        assert server.stop() == 0

@@ -187,3 +187,25 @@ def test_a_worker_whose_job_is_deleted_abandons_it(
     with sessions() as s:
         assert s.get(Job, job_id) is None
         assert s.scalars(select(Metric)).all() == []
+
+
+def test_cancel_is_honoured_in_the_middle_of_a_long_epoch(
+    worker: Worker, session: Session, sessions: sessionmaker[Session]
+) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100_000, 4))
+    y = (x[:, :1] > 0).astype(np.float64)
+    training = training_config(epochs=3, batch_size=1)  # 100,000 steps per epoch
+    job_id = submit(session, network_spec(sizes=[4, 32, 1]), training, inputs=x, targets=y)
+    thread = threading.Thread(target=worker.run_once)
+    thread.start()
+    _wait_for(lambda: load(sessions, job_id).status == "running")
+    time.sleep(0.3)  # well inside the first epoch
+    with sessions() as s:
+        jobqueue.request_cancel(s, job_id)
+    asked = time.monotonic()
+    thread.join(timeout=10)
+    assert time.monotonic() - asked < 1.5
+    job = load(sessions, job_id)
+    assert job.status == "cancelled" and job.epoch == 0
+    assert epochs(sessions, job_id) == []

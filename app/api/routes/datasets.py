@@ -6,7 +6,7 @@ import io
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
 
 from app.api.deps import SessionDep, SettingsDep
 from app.datasets import (
@@ -22,7 +22,7 @@ from app.db import queries
 from app.db.models import Dataset as DatasetRow
 from app.db.types import utcnow
 from app.limits import Limits
-from app.schemas.common import error_responses
+from app.schemas.common import error_responses, example
 from app.schemas.datasets import (
     Dataset,
     DatasetArrays,
@@ -31,6 +31,13 @@ from app.schemas.datasets import (
     DatasetList,
     TaskOption,
 )
+
+XOR_LABELS = {
+    "name": "xor",
+    "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]],
+    "labels": [0, 1, 1, 0],
+}
+GENERATE_XOR = {"kind": "xor", "n_samples": 200, "noise": 0.1, "seed": 0, "name": "xor"}
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -58,7 +65,26 @@ def _store(session: SessionDep, name: str, parsed: ParsedDataset) -> Dataset:
     response_model=Dataset,
     responses=error_responses(413, 422),
 )
-def create_dataset(body: DatasetCreate, session: SessionDep, settings: SettingsDep) -> Dataset:
+def create_dataset(
+    body: Annotated[
+        DatasetCreate,
+        Body(
+            openapi_examples={
+                "xor": example("XOR with class labels", XOR_LABELS),  # type: ignore[index]
+                "regression": example(
+                    "y = 2x + 1 (targets)",
+                    {
+                        "name": "line",
+                        "inputs": [[0], [1], [2], [3]],
+                        "targets": [[1], [3], [5], [7]],
+                    },
+                ),
+            }
+        ),
+    ],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Dataset:
     """A dataset from JSON arrays: ``inputs`` and ``targets``, or class ``labels``."""
     parsed = parse_arrays(body.inputs, targets=body.targets, labels=body.labels, task=body.task)
     Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
@@ -101,7 +127,21 @@ def upload_dataset(
     response_model=Dataset,
     responses=error_responses(422),
 )
-def generate_dataset(body: DatasetGenerate, session: SessionDep, settings: SettingsDep) -> Dataset:
+def generate_dataset(
+    body: Annotated[
+        DatasetGenerate,
+        Body(
+            openapi_examples={
+                "xor": example("200 noisy XOR points (then POST /v1/jobs)", GENERATE_XOR),
+                "spirals": example(
+                    "two spirals", {"kind": "spirals", "n_samples": 300, "noise": 0.1, "seed": 0}
+                ),
+            }
+        ),
+    ],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Dataset:
     """A seeded toy dataset: xor, circles, moons, spirals, blobs or sine."""
     parsed = generate(body.kind, n_samples=body.n_samples, noise=body.noise, seed=body.seed)
     Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)

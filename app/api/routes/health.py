@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import SessionDep
 from app.db.models import Job
-from app.schemas.common import error_responses
+from app.schemas.common import ErrorResponse
 
 router = APIRouter(tags=["health"])
 
@@ -27,7 +27,7 @@ class Health(BaseModel):
 @router.get(
     "/health",
     response_model=Health,
-    responses={503: {"description": "The database does not answer"}} | error_responses(),
+    responses={503: {"model": ErrorResponse, "description": "The database does not answer"}},
 )
 def health(session: SessionDep) -> Health:
     """Check the database and count jobs by status."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from sqlalchemy.orm import Session
 
 from app import jobqueue
@@ -17,8 +17,10 @@ from app.errors import Conflict, InvalidInput
 from app.jobspec import check_job
 from app.limits import Limits, queued_jobs
 from app.nn import Network, predict_labels
-from app.schemas.common import error_responses
+from app.schemas.common import error_responses, example
 from app.schemas.jobs import (
+    XOR_NETWORK,
+    XOR_TRAINING,
     Job,
     JobCreate,
     JobList,
@@ -64,7 +66,29 @@ def job_out(session: Session, row: JobRow) -> Job:
     response_model=Job,
     responses=error_responses(404, 413, 422, 429),
 )
-def create_job(body: JobCreate, session: SessionDep, settings: SettingsDep) -> Job:
+def create_job(
+    body: Annotated[
+        JobCreate,
+        Body(
+            openapi_examples={
+                "xor": example(
+                    "Train XOR on the newest dataset named 'xor'",
+                    {"dataset_name": "xor", "network": XOR_NETWORK, "training": XOR_TRAINING},
+                ),
+                "by_id": example(
+                    "Train on a dataset by id (paste an id from POST /v1/datasets/generate)",
+                    {
+                        "dataset_id": "<dataset id>",
+                        "network": XOR_NETWORK,
+                        "training": XOR_TRAINING,
+                    },
+                ),
+            }
+        ),
+    ],
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Job:
     """Queue a training job after checking the spec against the dataset."""
     if body.dataset_id is not None:
         dataset = queries.get_dataset(session, body.dataset_id)
@@ -198,7 +222,18 @@ def job_weights(
     response_model=PredictResponse,
     responses=error_responses(400, 404, 409, 413, 422),
 )
-def predict(job_id: str, body: PredictRequest, session: SessionDep) -> PredictResponse:
+def predict(
+    job_id: str,
+    body: Annotated[
+        PredictRequest,
+        Body(
+            openapi_examples={
+                "xor": example("The four XOR corners", {"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]})
+            }
+        ),
+    ],
+    session: SessionDep,
+) -> PredictResponse:
     """Outputs of the trained network for ``inputs``, and class labels for classifiers."""
     job, net = _network(session, job_id)
     n_in = net.sizes[0]
