@@ -42,9 +42,9 @@ import json
 import re
 import tempfile
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -64,7 +64,7 @@ _REPLAYED_HEADERS = {b"content-type", b"location"}
 
 #: One row per key (model: ``app.db.models.IdempotencyKey``, migration 0002).
 #: ``status_code`` NULL means the first request is still running.
-idempotency_keys = IdempotencyKey.__table__
+idempotency_keys = cast(Table, IdempotencyKey.__table__)
 
 EngineGetter = Callable[[Scope], Engine]
 

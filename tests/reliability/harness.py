@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import Table, create_engine, select, update
 
 from app.db.models import Job
 
+JOBS = cast(Table, Job.__table__)
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 
@@ -105,10 +106,13 @@ class Deployment:
         wait_for(healthy, 30, "the API to answer /health")
         return self.http
 
-    def start_worker(self, *, script: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
-        """``python -m worker`` (or ``python script``, a test wrapper around it)."""
+    def start_worker(
+        self, script: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """``python -m worker`` (or ``python script``, a test wrapper around it), with
+        ``env`` added to the deployment's environment."""
         argv = [sys.executable, str(script)] if script else [sys.executable, "-m", "worker"]
-        return self.spawn("worker", argv, {**self.env, **env})
+        return self.spawn("worker", argv, {**self.env, **(env or {})})
 
     @property
     def http(self) -> httpx.Client:
@@ -149,8 +153,8 @@ class Deployment:
         self.processes = [(n, p) for n, p in self.processes if n == "api"]
         with self.db() as conn:  # a dead worker's job is still "running": end it too
             conn.execute(
-                update(Job.__table__)
-                .where(Job.__table__.c.status.in_(("queued", "running")))
+                update(JOBS)
+                .where(JOBS.c.status.in_(("queued", "running")))
                 .values(status="cancelled", lease_token=None, lease_expires_at=None)
             )
 
@@ -222,15 +226,13 @@ class Deployment:
         past = datetime.now(UTC) - timedelta(hours=1)
         with self.db() as conn:
             result = conn.execute(
-                update(Job.__table__)
-                .where(Job.__table__.c.id == job_id)
-                .values(lease_expires_at=past)
+                update(JOBS).where(JOBS.c.id == job_id).values(lease_expires_at=past)
             )
             assert result.rowcount == 1
 
     def row(self, job_id: str) -> Any:
         with self.db() as conn:
-            return conn.execute(select(Job.__table__).where(Job.__table__.c.id == job_id)).one()
+            return conn.execute(select(JOBS).where(JOBS.c.id == job_id)).one()
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from app.api.idempotency import (
 )
 
 
-def make_app(tmp_path: Path, **options: object) -> tuple[FastAPI, list[dict]]:
+def make_app(tmp_path: Path, **options: Any) -> tuple[FastAPI, list[dict]]:
     engine = create_engine(f"sqlite:///{tmp_path / 'idem.db'}")
     idempotency_keys.create(engine)
     created: list[dict] = []

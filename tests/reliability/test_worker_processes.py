@@ -43,7 +43,7 @@ def dep(api: Deployment) -> Iterator[Deployment]:
 
 # Long enough (~1-2 s) to be killed mid-training, short enough for the suite.
 NETWORK = {"sizes": [2, 24, 24, 1], "hidden_activation": "tanh", "cost": "cross_entropy"}
-TRAINING = {
+TRAINING: dict[str, Any] = {
     "epochs": 40,
     "batch_size": 8,
     "learning_rate": 0.3,
@@ -54,7 +54,7 @@ TRAINING = {
 }
 
 
-EVERY_EPOCH = {"BACKPROP_CHECKPOINT_SECONDS": "0"}
+EVERY_EPOCH: dict[str, str] = {"BACKPROP_CHECKPOINT_SECONDS": "0"}
 
 
 def arrays(npz: bytes) -> dict[str, np.ndarray]:
@@ -105,7 +105,7 @@ def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> No
 
 def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(dep: Deployment) -> None:
     job_id, reference = start_job_pair(dep)
-    first = dep.start_worker(**EVERY_EPOCH)
+    first = dep.start_worker(env=EVERY_EPOCH)
     wait_running_at(dep, job_id, 3)
     first.send_signal(signal.SIGKILL)
     assert first.wait(timeout=10) == -signal.SIGKILL
@@ -114,7 +114,7 @@ def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(dep: Deployment) -
     assert killed_at.checkpoint is not None
 
     dep.expire_lease(job_id)
-    dep.start_worker(**EVERY_EPOCH)
+    dep.start_worker(env=EVERY_EPOCH)
     assert_same_as_reference(dep, job_id, reference)
     assert dep.job(job_id)["attempts"] == 2
     assert dep.job(reference)["attempts"] == 1
@@ -123,7 +123,9 @@ def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(dep: Deployment) -
 
 def test_sigterm_hands_the_job_back_and_exits_zero(dep: Deployment) -> None:
     job_id, reference = start_job_pair(dep)
-    worker = dep.start_worker(BACKPROP_CHECKPOINT_SECONDS="3600")  # only the hand-back saves
+    worker = dep.start_worker(
+        env={"BACKPROP_CHECKPOINT_SECONDS": "3600"}
+    )  # only the hand-back saves
     wait_running_at(dep, job_id, 2)
     sent = time.monotonic()
     worker.send_signal(signal.SIGTERM)
@@ -144,7 +146,7 @@ def test_poison_job_fails_after_max_attempts(dep: Deployment) -> None:
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
     job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 10_000})["id"]
     for attempt in (1, 2):
-        poisoned = dep.start_worker(script=HERE / "poison_worker.py", **EVERY_EPOCH)
+        poisoned = dep.start_worker(HERE / "poison_worker.py", env=EVERY_EPOCH)
         assert poisoned.wait(timeout=60) == 137, dep.log_text()
         row = dep.row(job_id)
         assert (row.status, row.attempts) == ("running", attempt)
