@@ -67,6 +67,7 @@ def running_app() -> Iterator[None]:
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    database=None,  # no .hypothesis/ directory in the work tree
 )
 def test_api_conforms_to_its_schema(case: schemathesis.Case) -> None:
     response = case.call_and_validate(checks=CHECKS)
