@@ -44,7 +44,8 @@ def numeric_gradients(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Central finite differences of the mean cost, written independently of the engine's
     own gradient_check: (dC/dW (n_l, n_{l-1}), dC/db) per layer."""
-    grads_w, grads_b = [], []
+    grads_w: list[np.ndarray] = []
+    grads_b: list[np.ndarray] = []
     for w, b in zip(net.weights, net.biases, strict=True):
         for param, out in ((w, grads_w), (b, grads_b)):
             g = np.zeros(param.shape)
