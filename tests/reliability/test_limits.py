@@ -67,3 +67,23 @@ def test_check_job_reports_the_first_limit_hit() -> None:
         SMALL.check_job([2, 30, 1], epochs=10, queued=99)
     assert caught.value.limit == "max_network_parameters"
     SMALL.check_job([2, 8, 1], epochs=10, queued=0)
+
+
+def test_runtime_limit_counts_time_already_trained() -> None:
+    from app.limits import RuntimeLimit, engine_training
+
+    def never() -> bool:
+        return False
+
+    unlimited = RuntimeLimit.for_job({"epochs": 3})
+    assert unlimited.wrap(never) is never  # no per-batch cost when there is no limit
+    assert not unlimited.exceeded()
+    spent = RuntimeLimit.for_job({"max_runtime_seconds": 5.0}, already=5.5)
+    assert spent.exceeded()
+    assert spent.wrap(never)() is True
+    assert spent.reason(epoch=3, batch=7).startswith(
+        "exceeded max_runtime_seconds=5.0 (trained 5.5 s; stopped in epoch 4 after 7 batches)"
+    )
+    fresh = RuntimeLimit.for_job({"max_runtime_seconds": 60.0}, already=1.0)
+    assert not fresh.wrap(never)()
+    assert engine_training({"epochs": 3, "max_runtime_seconds": 1.0}) == {"epochs": 3}

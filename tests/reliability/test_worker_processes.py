@@ -121,6 +121,26 @@ def test_sigkilled_worker_job_resumes_elsewhere_bit_identical(dep: Deployment) -
     assert "resuming at epoch" in dep.log_text()
 
 
+def test_stalled_worker_that_wakes_up_cannot_overwrite_the_new_owner(dep: Deployment) -> None:
+    """SIGSTOP (a long GC pause, a frozen VM): the lease expires, another worker takes the
+    job over and finishes it; the first one wakes up, finds its lease gone and writes
+    nothing (every write is fenced by the lease token)."""
+    job_id, reference = start_job_pair(dep)
+    stalled = dep.start_worker(env=EVERY_EPOCH)
+    wait_running_at(dep, job_id, 2)
+    stalled.send_signal(signal.SIGSTOP)
+    try:
+        dep.expire_lease(job_id)
+        dep.start_worker(env=EVERY_EPOCH)
+        dep.wait_status(job_id, "succeeded", "failed")
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+    wait_for(lambda: "lease lost" in dep.log_text(), 30, "the woken worker to see its lease lost")
+    assert stalled.poll() is None  # it carries on as a healthy worker
+    assert_same_as_reference(dep, job_id, reference)
+    assert dep.job(job_id)["attempts"] == 2
+
+
 def test_sigterm_hands_the_job_back_and_exits_zero(dep: Deployment) -> None:
     job_id, reference = start_job_pair(dep)
     worker = dep.start_worker(
