@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -231,3 +233,27 @@ def test_serve_stops_all_its_processes_on_sigterm(dep: Deployment) -> None:
         ["pgrep", "-P", str(serve.pid)], capture_output=True, text=True, check=False
     )
     assert children.stdout == ""
+
+
+def test_concurrent_retries_with_one_key_create_one_job(dep: Deployment) -> None:
+    """Ten clients send the same keyed submit at once to the real server: one job is
+    created; every answer is that job (202, replayed) or 409 "still being processed"."""
+    dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
+    body = {"dataset_id": dataset["id"], "network": NETWORK, "training": TRAINING}
+    headers = {"Idempotency-Key": f"burst-{dataset['id']}"}
+
+    def post(_: int) -> tuple[int, str | None]:
+        with httpx.Client(base_url=str(dep.http.base_url), timeout=30) as client:
+            response = client.post("/v1/jobs", json=body, headers=headers)
+        return response.status_code, response.json().get("id")
+
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(post, range(10)))
+    created = {job_id for status, job_id in answers if status == 202}
+    assert len(created) == 1, answers
+    assert {status for status, _ in answers} <= {202, 409}
+    listed = dep.http.get("/v1/jobs", params={"status": "queued"}).json()["items"]
+    assert [job["id"] for job in listed] == list(created)
+    again = dep.http.post("/v1/jobs", json=body, headers=headers)
+    assert (again.status_code, again.json()["id"]) == (202, created.pop())
+    assert again.headers["Idempotent-Replayed"] == "true"
