@@ -247,13 +247,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"BLAS: {blas}")
     print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset; "
           f"load average {os.getloadavg()[0]:.1f}")
-    try:
-        import torch
+    torch_version = None
+    if "torch" not in args.skip:
+        try:
+            import torch
 
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-        args.skip.append("torch")
+            torch_version = torch.__version__
+        except ImportError:
+            args.skip.append("torch")
     try:
         import sklearn
 
