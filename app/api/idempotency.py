@@ -41,6 +41,7 @@ import hashlib
 import json
 import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -131,7 +132,8 @@ class IdempotencyMiddleware:
     ``app.add_middleware(IdempotencyMiddleware)``; options: ``paths`` (exact POST paths
     covered), ``get_engine`` (scope -> Engine, default :func:`engine_from_app_state`),
     ``ttl_seconds`` (how long a key is remembered), ``stale_seconds`` (after which an
-    unfinished reservation may be taken over).
+    unfinished reservation may be taken over), ``purge_every_seconds`` (how often a
+    request also deletes expired keys).
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class IdempotencyMiddleware:
         ttl_seconds: float = 24 * 3600,
         stale_seconds: float = 600,
         spool_bytes: int = 1 << 20,
+        purge_every_seconds: float = 60.0,
     ) -> None:
         self.app = app
         self.paths = frozenset(paths)
@@ -150,6 +153,8 @@ class IdempotencyMiddleware:
         self.ttl = dt.timedelta(seconds=ttl_seconds)
         self.stale = dt.timedelta(seconds=stale_seconds)
         self.spool_bytes = spool_bytes
+        self.purge_every = purge_every_seconds
+        self._next_purge = 0.0  # time.monotonic() of the next sweep of expired keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -236,6 +241,9 @@ class IdempotencyMiddleware:
     ) -> tuple[int, list[list[str]], bytes] | None:
         """Reserve ``key``; None if reserved, else the response to send instead."""
         now = _now()
+        if time.monotonic() >= self._next_purge:  # keeps the table from growing forever
+            self._next_purge = time.monotonic() + self.purge_every
+            purge_expired(engine, self.ttl.total_seconds())
         row = {"key": key, "method": "POST", "path": path, "fingerprint": digest}
         for _ in range(3):
             try:

@@ -240,3 +240,12 @@ def test_expired_keys_are_forgotten(tmp_path: Path) -> None:
     assert REPLAYED_HEADER not in again.headers
     assert purge_expired(app.state.engine, ttl_seconds=0) == 1
     assert rows(app) == 0
+
+
+def test_requests_sweep_expired_keys_away(tmp_path: Path) -> None:
+    app, created = make_app(tmp_path, ttl_seconds=0, purge_every_seconds=0)
+    with client(app) as http:
+        for key in ("a", "b", "c"):
+            http.post("/v1/jobs", json={"epochs": 1}, headers={"Idempotency-Key": key})
+    assert len(created) == 3
+    assert rows(app) == 1  # each request deleted the expired keys before it
