@@ -136,6 +136,16 @@ def current_principal() -> Principal | None:
     return _principal.get()
 
 
+def owner_scoped_key(key: str) -> str:
+    """An ``Idempotency-Key`` as stored: as sent when the API is open, else a hash of the
+    caller's owner and the key (66 characters), so the same key string from two owners
+    names two entries and one owner's retry never replays another owner's response."""
+    principal = _principal.get()
+    if principal is None or principal.owner is None:
+        return key
+    return "o:" + hashlib.sha256(f"{principal.owner}\0{key}".encode()).hexdigest()
+
+
 class AuthMiddleware:
     """Pure ASGI: 401 for a protected path without a valid key; otherwise runs the app
     with the caller's :class:`Principal` in the context (read by the session hooks)."""

@@ -62,6 +62,25 @@ class Settings(BaseSettings):
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed by CORS (none by default)."
     )
+    # Limits (app/limits.py) and idempotent submits (app/api/idempotency.py).
+    max_dataset_values: int = Field(
+        default=100_000_000, ge=1, description="Largest dataset, in rows x features (422 above)."
+    )
+    max_network_parameters: int = Field(
+        default=10_000_000, ge=1, description="Largest network, in weights + biases (422 above)."
+    )
+    max_epochs: int = Field(
+        default=100_000, ge=1, description="Most epochs one job may ask for (422 above)."
+    )
+    max_queued_jobs: int = Field(
+        default=10_000, ge=1, description="Jobs waiting in the queue before submits get 429."
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=86_400.0, gt=0, description="How long an Idempotency-Key's response is replayed."
+    )
+    idempotency_stale_seconds: float = Field(
+        default=600.0, gt=0, description="After this, an unfinished request's key may be reused."
+    )
 
     @property
     def heartbeat_seconds(self) -> float:

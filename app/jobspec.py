@@ -11,6 +11,7 @@ from typing import Any
 
 from app.db.models import Dataset
 from app.errors import InvalidInput
+from app.limits import engine_training
 from app.nn import Network, NetworkSpec, TrainingConfig
 
 
@@ -33,7 +34,7 @@ def check_job(
             "network.sizes",
             f"sizes[-1] is {spec.sizes[-1]} but the dataset has {dataset.n_outputs} outputs",
         )
-    config = TrainingConfig.from_dict(training)
+    config = TrainingConfig.from_dict(engine_training(training))
     config.validate(n_samples=dataset.n_samples)
     if initial_weights is not None:
         Network.from_layers(spec, initial_weights, dtype=config.dtype)

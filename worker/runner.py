@@ -21,6 +21,7 @@ from app.db.models import Dataset, Job, JobStatus, Metric
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import LeaseLost
 from app.jobqueue import Lease
+from app.limits import RuntimeLimit, engine_training, trained_seconds
 from app.nn import DivergenceError, NetworkSpec, TrainingConfig, TrainState, train
 from worker.lease import LeaseGuard
 
@@ -121,7 +122,7 @@ class Worker:
             return
         try:
             spec = NetworkSpec.from_dict(job.network)
-            config = TrainingConfig.from_dict(job.training)
+            config = TrainingConfig.from_dict(engine_training(job.training))
             inputs, targets = decode_array(dataset.inputs), decode_array(dataset.targets)
             resume = TrainState.from_bytes(job.checkpoint) if job.checkpoint else None
         except Exception as exc:  # a stored job the engine refuses: fail it, don't crash
@@ -130,6 +131,7 @@ class Worker:
         start_epoch = resume.epoch if resume is not None else 0
         with self.sessions() as session:
             jobqueue.reset_progress(session, lease, start_epoch)
+            runtime = RuntimeLimit.for_job(job.training, trained_seconds(session, lease.job_id))
         if resume is not None:
             log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
         recorder = _EpochRecorder(self.sessions, lease, self.settings.checkpoint_seconds)
@@ -143,7 +145,7 @@ class Worker:
                 initial_weights=job.initial_weights if resume is None else None,
                 resume=resume,
                 on_epoch_end=recorder,
-                should_stop=guard.should_stop,
+                should_stop=runtime.wrap(guard.should_stop),
             )
         except (LeaseLost, SQLAlchemyError):
             raise  # not the job's fault: its lease expires and another attempt resumes it
@@ -164,6 +166,10 @@ class Worker:
             self._finish(
                 lease, JobStatus.cancelled, weights=weights, final_metrics=self._final(lease)
             )
+        elif result.interrupted and runtime.exceeded():
+            error = runtime.reason(result.state.epoch, result.state.batch)
+            final = self._final(lease)
+            self._finish(lease, JobStatus.failed, error=error, weights=weights, final_metrics=final)
         elif result.interrupted:
             with self.sessions() as session:
                 jobqueue.release(session, lease, result.state.to_bytes())

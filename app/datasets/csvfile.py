@@ -114,7 +114,7 @@ def _read_rows(text: str) -> tuple[list[str], list[list[str]]]:
 
 def _target_columns(header: list[str], target: list[str] | str | None) -> list[str]:
     if target is None:
-        return [header[-1]]
+        target = [header[-1]]  # default: the last column (and still checked below)
     names = [target] if isinstance(target, str) else list(target)
     if not names:
         raise DatasetError("is empty, name at least one column", field="target")

@@ -127,3 +127,20 @@ class Metric(Base):
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     health: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """A remembered ``Idempotency-Key`` (app/api/idempotency.py): the request's
+    fingerprint and, once it succeeded, the response to replay (NULL status: running)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -87,6 +87,13 @@ class TrainingConfig(BaseModel):
     lr_patience: int = Field(default=10, gt=0)
     early_stopping_patience: int | None = Field(default=None, gt=0)
     early_stopping_min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    max_runtime_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Service-side (not an engine field): fail the job once it has trained "
+        "this many seconds, all attempts together.",
+    )
 
 
 class LayerWeights(BaseModel):

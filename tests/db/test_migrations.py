@@ -28,6 +28,7 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "datasets",
         "jobs",
         "metrics",
+        "idempotency_keys",
     }
 
 

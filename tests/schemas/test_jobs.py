@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from app import nn
+from app.limits import SERVICE_TRAINING_FIELDS, engine_training
 from app.schemas.jobs import NetworkSpec, TrainingConfig
 
 
@@ -22,10 +23,12 @@ def test_schema_fields_and_defaults_match_the_engine(schema: type[BaseModel], en
         if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
     }
     engine_fields = [f.name for f in dataclasses.fields(engine)]
-    assert list(schema.model_fields) == engine_fields
+    # Service-side fields (app.limits.SERVICE_TRAINING_FIELDS) are stripped before the engine.
+    fields = {k: v for k, v in schema.model_fields.items() if k not in SERVICE_TRAINING_FIELDS}
+    assert list(fields) == engine_fields
     schema_defaults = {
         name: field.get_default(call_default_factory=True)
-        for name, field in schema.model_fields.items()
+        for name, field in fields.items()
         if not field.is_required()
     }
     assert schema_defaults == engine_defaults
@@ -35,7 +38,7 @@ def test_a_dumped_schema_converts_to_the_engine_spec() -> None:
     model = NetworkSpec(sizes=[2, 3, 1])
     spec = nn.NetworkSpec.from_dict(model.model_dump())
     assert spec.sizes == [2, 3, 1] and spec.cost == "cross_entropy"
-    config = nn.TrainingConfig.from_dict(TrainingConfig().model_dump())
+    config = nn.TrainingConfig.from_dict(engine_training(TrainingConfig().model_dump()))
     assert config == nn.TrainingConfig()
 
 

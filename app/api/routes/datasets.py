@@ -21,6 +21,7 @@ from app.datasets import (
 from app.db import queries
 from app.db.models import Dataset as DatasetRow
 from app.db.types import utcnow
+from app.limits import Limits
 from app.schemas.common import error_responses, example
 from app.schemas.datasets import (
     Dataset,
@@ -82,9 +83,11 @@ def create_dataset(
         ),
     ],
     session: SessionDep,
+    settings: SettingsDep,
 ) -> Dataset:
     """A dataset from JSON arrays: ``inputs`` and ``targets``, or class ``labels``."""
     parsed = parse_arrays(body.inputs, targets=body.targets, labels=body.labels, task=body.task)
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, body.name, parsed)
 
 
@@ -96,6 +99,7 @@ def create_dataset(
 )
 def upload_dataset(
     session: SessionDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="CSV with a header row, or .npz")],
     name: Annotated[str | None, Form(max_length=200)] = None,
     target: Annotated[
@@ -113,6 +117,7 @@ def upload_dataset(
     else:
         columns = [c.strip() for c in target.split(",") if c.strip()] if target else None
         parsed = parse_csv(data, target=columns, task=task)
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, name or filename, parsed)
 
 
@@ -135,6 +140,7 @@ def generate_dataset(
         ),
     ],
     session: SessionDep,
+    settings: SettingsDep,
 ) -> Dataset:
     """A seeded toy dataset: xor, circles, moons, spirals, blobs or sine."""
     parsed = generate(
@@ -144,6 +150,7 @@ def generate_dataset(
         seed=body.seed,
         n_classes=body.n_classes,
     )
+    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
     return _store(session, body.name or body.kind, parsed)
 
 
@@ -152,7 +159,7 @@ def list_datasets(
     session: SessionDep,
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> DatasetList:
     """Datasets, newest first, ``limit`` at a time from ``offset``."""
     limit = min(limit or settings.page_size, settings.max_page_size)

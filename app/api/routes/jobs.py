@@ -15,6 +15,7 @@ from app.db.models import Job as JobRow
 from app.db.models import JobStatus
 from app.errors import Conflict, InvalidInput
 from app.jobspec import check_job
+from app.limits import Limits, queued_jobs
 from app.nn import Network, predict_labels
 from app.schemas.common import error_responses, example
 from app.schemas.jobs import (
@@ -63,7 +64,7 @@ def job_out(session: Session, row: JobRow) -> Job:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
-    responses=error_responses(404, 413, 422),
+    responses=error_responses(404, 413, 422, 429),
 )
 def create_job(
     body: Annotated[
@@ -93,6 +94,9 @@ def create_job(
         dataset = queries.get_dataset(session, body.dataset_id)
     else:
         dataset = queries.find_dataset_by_name(session, str(body.dataset_name))
+    Limits.from_settings(settings).check_job(
+        body.network.sizes, body.training.epochs, queued_jobs(session)
+    )
     network = body.network.model_dump()
     training = body.training.model_dump()
     initial = (
@@ -118,7 +122,7 @@ def list_jobs(
     settings: SettingsDep,
     status: Status | None = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobList:
     """Jobs, newest first, optionally only one ``status``."""
     limit = min(limit or settings.page_size, settings.max_page_size)
@@ -167,7 +171,7 @@ def job_metrics(
     job_id: str,
     session: SessionDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, description="Only epochs after this one")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only epochs after this one")] = 0,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> MetricsPage:
     """The loss curve: one row per finished epoch, in order, paged by epoch."""
@@ -220,7 +224,7 @@ def job_weights(
 @router.post(
     "/{job_id}/predict",
     response_model=PredictResponse,
-    responses=error_responses(404, 409, 413, 422),
+    responses=error_responses(400, 404, 409, 413, 422),
 )
 def predict(
     job_id: str,

@@ -1,0 +1,89 @@
+"""app.limits: each limit refuses just past its value, with a detail naming it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from app.limits import LimitExceeded, Limits, limit_exceeded_handler, network_parameters
+
+SMALL = Limits(
+    max_dataset_values=1000, max_network_parameters=100, max_epochs=50, max_queued_jobs=3
+)
+
+
+def test_network_parameters_counts_weights_and_biases() -> None:
+    assert network_parameters([2, 8, 1]) == 2 * 8 + 8 + 8 * 1 + 1
+    assert network_parameters([784, 100, 10]) == 79_510
+
+
+def test_dataset_at_the_limit_passes_and_one_row_more_is_refused() -> None:
+    SMALL.check_dataset(500, 2)
+    with pytest.raises(LimitExceeded) as caught:
+        SMALL.check_dataset(501, 2)
+    assert caught.value.detail == (
+        "dataset: 501 rows x 2 features = 1,002 values; the limit is 1,000 "
+        "(BACKPROP_MAX_DATASET_VALUES)"
+    )
+    assert (caught.value.status_code, caught.value.limit) == (422, "max_dataset_values")
+    assert (caught.value.value, caught.value.maximum) == (1002, 1000)
+
+
+def test_network_too_large_names_sizes_and_count() -> None:
+    SMALL.check_network([2, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    with pytest.raises(LimitExceeded) as caught:
+        SMALL.check_network([2, 30, 1])
+    assert caught.value.detail == (
+        "network.sizes: [2, 30, 1] has 121 parameters; the limit is 100 "
+        "(BACKPROP_MAX_NETWORK_PARAMETERS)"
+    )
+
+
+def test_epochs_over_the_limit() -> None:
+    SMALL.check_epochs(50)
+    with pytest.raises(LimitExceeded) as caught:
+        SMALL.check_epochs(51)
+    assert (
+        caught.value.detail == "training.epochs: 51 epochs; the limit is 50 (BACKPROP_MAX_EPOCHS)"
+    )
+
+
+def test_full_queue_is_429_with_retry_after() -> None:
+    SMALL.check_queue(2)
+    with pytest.raises(LimitExceeded) as caught:
+        SMALL.check_queue(3)
+    assert caught.value.status_code == 429
+    assert caught.value.detail.startswith("the queue is full: 3 jobs are waiting; the limit is 3")
+    response = asyncio.run(limit_exceeded_handler(None, caught.value))
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "5"
+    assert json.loads(response.body) == {"detail": caught.value.detail}
+
+
+def test_check_job_reports_the_first_limit_hit() -> None:
+    with pytest.raises(LimitExceeded) as caught:
+        SMALL.check_job([2, 30, 1], epochs=10, queued=99)
+    assert caught.value.limit == "max_network_parameters"
+    SMALL.check_job([2, 8, 1], epochs=10, queued=0)
+
+
+def test_runtime_limit_counts_time_already_trained() -> None:
+    from app.limits import RuntimeLimit, engine_training
+
+    def never() -> bool:
+        return False
+
+    unlimited = RuntimeLimit.for_job({"epochs": 3})
+    assert unlimited.wrap(never) is never  # no per-batch cost when there is no limit
+    assert not unlimited.exceeded()
+    spent = RuntimeLimit.for_job({"max_runtime_seconds": 5.0}, already=5.5)
+    assert spent.exceeded()
+    assert spent.wrap(never)() is True
+    assert spent.reason(epoch=3, batch=7).startswith(
+        "exceeded max_runtime_seconds=5.0 (trained 5.5 s; stopped in epoch 4 after 7 batches)"
+    )
+    fresh = RuntimeLimit.for_job({"max_runtime_seconds": 60.0}, already=1.0)
+    assert not fresh.wrap(never)()
+    assert engine_training({"epochs": 3, "max_runtime_seconds": 1.0}) == {"epochs": 3}
