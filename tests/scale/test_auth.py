@@ -319,3 +319,16 @@ def test_create_dataset_upload_and_json_are_owned_too(client: TestClient) -> Non
         assert client.get(f"/v1/datasets/{dataset['id']}", headers=bearer(BOB)).status_code == 404
     listed: dict[str, Any] = client.get("/v1/datasets", headers=bearer(ALICE)).json()
     assert listed["total"] == 2
+
+
+def test_an_idempotency_key_never_replays_another_owners_response(client: TestClient) -> None:
+    body = {"kind": "xor", "n_samples": 20, "name": "mine"}
+    key = {"Idempotency-Key": "same-key-for-everyone"}
+    first = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
+    again = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]  # Alice's retry is replayed
+    other = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(BOB)})
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+    assert client.get(f"/v1/datasets/{other.json()['id']}", headers=bearer(ALICE)).status_code == 404
+    assert client.get("/v1/datasets", headers=bearer(BOB)).json()["total"] == 1
