@@ -6,12 +6,32 @@ failing with "database is locked"), foreign keys on, ``synchronous=NORMAL`` (saf
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def json_serializer(value: Any) -> str:
+    """JSON columns as strict JSON: NaN/inf become null. PostgreSQL's json type refuses
+    Python's ``NaN``/``Infinity`` tokens (a diverging job's health metrics have them), and
+    responses could not carry them either; SQLite and PostgreSQL now store the same."""
+    return json.dumps(_finite(value), allow_nan=False)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -24,7 +44,12 @@ def make_engine(settings: Settings) -> Engine:
             "check_same_thread": False,
             "timeout": settings.sqlite_busy_timeout_ms / 1000,
         }
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
+    engine = create_engine(
+        url,
+        connect_args=connect_args,
+        pool_pre_ping=not is_sqlite,
+        json_serializer=json_serializer,
+    )
     if is_sqlite:
         busy = settings.sqlite_busy_timeout_ms
 

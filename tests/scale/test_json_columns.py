@@ -1,0 +1,30 @@
+"""JSON columns hold strict JSON on both databases: a diverging job's NaN/inf health
+numbers are stored as null (PostgreSQL's json type refuses NaN; SQLite used to keep it)."""
+
+from __future__ import annotations
+
+import math
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import jobqueue
+from app.db.models import Metric
+from tests.conftest import add_dataset, network_spec, training_config
+
+
+def test_non_finite_numbers_in_json_columns_are_stored_as_null(session: Session) -> None:
+    job = jobqueue.submit(
+        session, dataset=add_dataset(session), network=network_spec(),
+        training=training_config(), initial_weights=None, max_attempts=3,
+    )  # fmt: skip
+    lease = jobqueue.claim(session, "w", 30)
+    assert lease is not None and lease.job_id == job.id
+    health = [{"grad_norm": math.inf, "update_ratio": math.nan, "saturated_fraction": 0.5,
+               "dead_fraction": -math.inf}]  # fmt: skip
+    row = {"epoch": 1, "train_loss": 1.0, "health": health}
+    jobqueue.record_epoch(session, lease, row)
+    session.expire_all()
+    stored = session.scalars(select(Metric.health).where(Metric.job_id == job.id)).one()
+    assert stored == [{"grad_norm": None, "update_ratio": None, "saturated_fraction": 0.5,
+                       "dead_fraction": None}]  # fmt: skip
