@@ -50,13 +50,18 @@ def wait_for(
         time.sleep(interval)
 
 
+def sqlite_timeout(database_url: str) -> dict[str, Any]:
+    """SQLite's busy timeout for a direct connection (other drivers take no such option)."""
+    return {"timeout": 30} if database_url.startswith("sqlite") else {}
+
+
 class Deployment:
     """One database, one API process, workers started and stopped one by one."""
 
-    def __init__(self, tmp: Path, **settings: Any) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None, **settings: Any) -> None:
         self.tmp = tmp
         self.db_path = tmp / "backprop.db"
-        self.database_url = f"sqlite:///{self.db_path}"
+        self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")},
             "BACKPROP_DATABASE_URL": self.database_url,
@@ -214,7 +219,7 @@ class Deployment:
 
     @contextmanager
     def db(self) -> Iterator[Any]:
-        engine = create_engine(self.database_url, connect_args={"timeout": 30})
+        engine = create_engine(self.database_url, connect_args=sqlite_timeout(self.database_url))
         try:
             with engine.begin() as conn:
                 yield conn
@@ -236,8 +241,10 @@ class Deployment:
 
 
 @contextmanager
-def deployment(tmp: Path, **settings: Any) -> Iterator[Deployment]:
-    dep = Deployment(tmp, **settings)
+def deployment(
+    tmp: Path, database_url: str | None = None, **settings: Any
+) -> Iterator[Deployment]:
+    dep = Deployment(tmp, database_url, **settings)
     try:
         yield dep
     finally:

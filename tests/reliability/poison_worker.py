@@ -21,7 +21,8 @@ def watchdog(database_url: str, after_epoch: int) -> None:
     """Exit once a job claimed *by this process* (a lease token that was not there when
     it started) runs with ``after_epoch`` epochs done. A dead predecessor's job, still
     marked running until its lease is found expired, does not count."""
-    engine = create_engine(database_url, connect_args={"timeout": 30})
+    sqlite = database_url.startswith("sqlite")
+    engine = create_engine(database_url, connect_args={"timeout": 30} if sqlite else {})
     query = text("SELECT lease_token, epoch FROM jobs WHERE status = 'running'")
     with engine.connect() as conn:
         before = {token for token, _ in conn.execute(query)}

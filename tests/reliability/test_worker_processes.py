@@ -21,15 +21,21 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.conftest import BACKENDS, fresh_database
 from tests.reliability.harness import HERE, Deployment, deployment, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """One API process for the module (max_attempts=2 is read by the API at submit)."""
-    with deployment(tmp_path_factory.mktemp("reliability"), max_attempts=2) as dep:
+@pytest.fixture(scope="module", params=BACKENDS)
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """One API process for the module (max_attempts=2 is read by the API at submit), on
+    SQLite, then on PostgreSQL."""
+    tmp = tmp_path_factory.mktemp("reliability")
+    url = fresh_database(request, request.param, tmp / "backprop.db")
+    with deployment(tmp, url, max_attempts=2) as dep:
         dep.start_api()
         yield dep
     assert "database is locked" not in dep.log_text()  # after every process has exited

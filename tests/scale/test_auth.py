@@ -330,5 +330,6 @@ def test_an_idempotency_key_never_replays_another_owners_response(client: TestCl
     assert again.json()["id"] == first.json()["id"]  # Alice's retry is replayed
     other = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(BOB)})
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
-    assert client.get(f"/v1/datasets/{other.json()['id']}", headers=bearer(ALICE)).status_code == 404
+    bobs = other.json()["id"]
+    assert client.get(f"/v1/datasets/{bobs}", headers=bearer(ALICE)).status_code == 404
     assert client.get("/v1/datasets", headers=bearer(BOB)).json()["total"] == 1
