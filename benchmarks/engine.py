@@ -19,8 +19,8 @@ prints seconds per epoch and samples/s for:
 - floor: the five matrix products of a training step on preallocated buffers and
   contiguous batches, nothing else (forward x·W1 and h·W2, backward δ2·W2ᵀ, hᵀ·δ2, xᵀ·δ1).
 
-Each contender runs ``--repeat`` times; the best time counts (a shared 2-core VM is
-noisy). Ratios, of times per epoch: "vs engine" is the contender's time divided by the
+Each contender runs ``--repeat`` times, round-robin; the best time counts (a shared 2-core
+VM is noisy). Ratios, of times per epoch: "vs engine" is the contender's time divided by the
 engine's (2.0: the engine is twice as fast), "vs floor" its time divided by the floor's. Usage::
 
     python benchmarks/engine.py                   # the full table (a few minutes)
@@ -220,10 +220,6 @@ def blas_info() -> tuple[str, int]:
     return text, int(infos[0].get("num_threads") or 1)
 
 
-def best_of(repeat: int, fn: Callable[..., float], *args: object) -> float:
-    return min(fn(*args) for _ in range(repeat))
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--samples", type=int, default=60_000)
@@ -251,17 +247,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"BLAS: {blas}")
     print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset; "
           f"load average {os.getloadavg()[0]:.1f}")
-    try:
-        import torch
+    torch_version = None
+    if "torch" not in args.skip:
+        try:
+            import torch
 
-        torch_version = torch.__version__
-    except ImportError:
-        torch_version = None
-        args.skip.append("torch")
+            torch_version = torch.__version__
+        except ImportError:
+            args.skip.append("torch")
     try:
         import sklearn
 
-        print(f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not installed'} "
+        print(f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not run'} "
               f"({threads} threads)")
     except ImportError:
         args.skip.append("sklearn")
@@ -275,19 +272,22 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     for dtype in args.dtypes:
         for batch in args.batches:
-            rows: list[tuple[str, float]] = [
-                ("engine", best_of(args.repeat, run_engine, x, y, batch, dtype)),
-                ("gemm floor", best_of(args.repeat, run_floor, x, batch, dtype)),
+            contenders: list[tuple[str, Callable[..., float], tuple[object, ...]]] = [
+                ("engine", run_engine, (x, y, batch, dtype)),
+                ("gemm floor", run_floor, (x, batch, dtype)),
             ]
-            if "per-sample" not in args.skip:
-                rows.append(("per-sample*", run_per_sample(x, y, batch, dtype,
-                                                           args.reference_fraction)))
             if "sklearn" not in args.skip:
-                rows.append(("sklearn", best_of(args.repeat, run_sklearn, x, labels, batch,
-                                                dtype)))
+                contenders.append(("sklearn", run_sklearn, (x, labels, batch, dtype)))
             if "torch" not in args.skip:
-                rows.append(("torch", best_of(args.repeat, run_torch, x, y, batch, dtype,
-                                              threads)))
+                contenders.append(("torch", run_torch, (x, y, batch, dtype, threads)))
+            best = dict.fromkeys((name for name, _, _ in contenders), float("inf"))
+            for _ in range(args.repeat):  # round-robin, so a busy spell hits everyone
+                for name, fn, fn_args in contenders:
+                    best[name] = min(best[name], fn(*fn_args))
+            rows = list(best.items())
+            if "per-sample" not in args.skip:
+                rows.insert(2, ("per-sample*", run_per_sample(x, y, batch, dtype,
+                                                              args.reference_fraction)))
             engine_t, floor_t = rows[0][1], rows[1][1]
             for name, t in rows:
                 print(f"{dtype:8} {batch:>5}  {name:11} {t:>9.3f} {args.samples / t:>11,.0f} "

@@ -1,4 +1,4 @@
-"""Cost functions as small objects with ``fn(a, y)`` and ``delta(z, a, y, activation)``.
+"""Cost functions as small objects with ``fn(a, y)`` and ``delta(z, a, y[, activation])``.
 
 As in Nielsen's ``network2.py``: ``fn`` is the per-sample cost ``C_x`` (here vectorised:
 rows are samples, it returns one value per row), ``delta`` the output error ``δ_L``.
@@ -45,9 +45,13 @@ class Cost:
         """∇_a C_x, shape (m, n_L)."""
         raise NotImplementedError
 
-    def delta(self, z: Array | None, a: Array, y: Array, activation: Activation) -> Array:
-        """Output error δ_L = ∂C_x/∂z_L (``z`` unused: σ' is computed from ``a``)."""
-        if activation.name == self.canonical:
+    def delta(self, z: Array | None, a: Array, y: Array,
+              activation: Activation | None = None) -> Array:
+        """Output error δ_L = ∂C_x/∂z_L (``z`` unused: σ' is computed from ``a``).
+
+        ``activation`` is the output layer's; None means this cost's canonical one.
+        """
+        if activation is None or activation.name == self.canonical:
             return a - y
         return activation.backprop(z, a, self.grad_a(a, y))
 
