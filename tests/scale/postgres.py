@@ -11,6 +11,7 @@ creates.
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import pwd
@@ -111,6 +112,7 @@ class Cluster:
             str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
             "-o", options, "-w", "-t", "60", "start",
         )  # fmt: skip
+        atexit.register(self.stop)  # pg_ctl daemonises: never leave a server behind
         return self
 
     def admin_url(self) -> str:
@@ -127,7 +129,9 @@ class Cluster:
         drop_schema(url)
 
     def stop(self) -> None:
-        """Stop the server at once and delete its files."""
+        """Stop the server at once and delete its files (a second call does nothing)."""
+        if not self.root.exists():
+            return
         try:
             self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
                       "-w", "stop")  # fmt: skip
