@@ -347,12 +347,12 @@ class _Loop:
         cost = self.net.cost_object
         out = self.out_epoch
         train_loss = float(np.mean(cost.fn(out, y_epoch)))
-        bad = [i for i, w in enumerate(self.net.wt) if not np.isfinite(w).all()]
+        bad = [i for i, p in enumerate(self.net.params) if not np.isfinite(p).all()]
         if not math.isfinite(train_loss) or bad:
             what = (f"train loss is {train_loss}" if not math.isfinite(train_loss)
-                    else f"layer {bad[0] + 1} weights are not finite")
+                    else f"layer {bad[0] + 1} weights or biases are not finite")
             raise DivergenceError(epoch, f"training diverged at epoch {epoch}: {what}; "
-                                         f"try a lower learning_rate (now {lr:g})")
+                                         f"try a lower learning_rate (now {round(lr, 12)!r})")
         classify = self.task == "classification"
         train_acc = _accuracy(out, y_epoch) if classify else None
         val_loss = val_acc = None

@@ -343,7 +343,7 @@ def test_divergence_names_the_epoch() -> None:
     epoch = err.value.epoch
     assert epoch >= 1 and reports == list(range(1, epoch))
     assert str(err.value).startswith(f"training diverged at epoch {epoch}: ")
-    assert str(err.value).endswith("try a lower learning_rate (now 5)")
+    assert str(err.value).endswith("try a lower learning_rate (now 5.0)")
 
 
 def test_metrics_and_callbacks() -> None:
