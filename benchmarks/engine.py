@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         import sklearn
 
-        print(f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not installed'} "
+        print(f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not run'} "
               f"({threads} threads)")
     except ImportError:
         args.skip.append("sklearn")

@@ -34,6 +34,11 @@ class Activation:
         """σ(z); ``out=z`` applies it in place."""
         raise NotImplementedError
 
+    def forward_(self, a: Array) -> None:
+        """In place: ``a ← σ(a)``, the training loop's fast path (the caller sets
+        ``np.errstate``; an exp overflowing to inf is expected and harmless)."""
+        self.fn(a, out=a)
+
     def derivative(self, z: Array | None, a: Array) -> Array:
         """σ'(z) elementwise (computed from ``a``; ``z`` is accepted for symmetry)."""
         raise NotImplementedError
@@ -57,12 +62,21 @@ class Sigmoid(Activation):
     saturating = True
 
     def fn(self, z: Array, out: Array | None = None) -> Array:
-        # 1 / (1 + e^{-z}); e^{-z} overflows to inf for z << 0, giving exactly 0 (no nan).
         out = np.negative(z, out=out)
         with np.errstate(over="ignore"):
-            np.exp(out, out=out)
-        np.add(out, 1.0, out=out)
-        return np.reciprocal(out, out=out)
+            self._finish(out)
+        return out
+
+    def forward_(self, a: Array) -> None:
+        np.negative(a, out=a)
+        self._finish(a)
+
+    @staticmethod
+    def _finish(e: Array) -> None:
+        # e = −z → 1 / (1 + e^{−z}); e^{−z} overflows to inf for z << 0, giving exactly 0.
+        np.exp(e, out=e)
+        np.add(e, 1.0, out=e)
+        np.reciprocal(e, out=e)
 
     def derivative(self, z: Array | None, a: Array) -> Array:
         return a * (1.0 - a)

@@ -31,6 +31,9 @@ def with_ones(x: Array, dtype: str) -> Array:
     return out
 
 
+Views = tuple[list[tuple[Array, ...]], Array, Array]
+
+
 class Backprop:
     """Buffers and the forward/backward pass for batches of up to ``max_rows`` rows.
 
@@ -61,42 +64,61 @@ class Backprop:
         self.p_back = [p.T for p in self.params]
         #: Gradient sums Σ_x ∂C_x/∂P_l, same layout as the parameters.
         self.grads = [np.empty_like(p) for p in self.params]
+        self._cache: dict[int, Views] = {}
+
+    def _views(self, m: int) -> Views:
+        """The buffers' views for an m-row batch, made once per batch size (the steps of
+        an epoch use at most two sizes): per hidden layer ([a, 1], a, the ones column,
+        [a, 1]ᵀ, [δ, junk], δ, scratch), then δ_L and its scratch."""
+        cached = self._cache.get(m)
+        if cached is not None:
+            return cached
+        hidden: list[tuple[Array, ...]] = []
+        for a_buf, d_buf, t_buf in zip(self.a_buf, self.d_buf, self.t_buf, strict=False):
+            a, d = a_buf[:m], d_buf[:m]
+            hidden.append((a, a[:, :-1], a[:, -1], a.T, d, d[:, :-1], t_buf[:m]))
+        views: Views = (hidden, self.d_buf[-1][:m], self.t_buf[-1][:m])
+        self._cache[m] = views
+        return views
 
     def forward(self, x1: Array, out: Array) -> list[Array]:
         """Forward ``x1 = [x, 1]`` (m rows); a_L goes into ``out``; returns the layer
         inputs ``[x1, [a_1, 1], …, [a_{L-1}, 1]]`` followed by a_L."""
-        m = x1.shape[0]
+        hidden = self._views(x1.shape[0])[0]
+        matmul = np.matmul
         outs = [x1]
-        for i, (p, act) in enumerate(zip(self.params[:-1], self.acts, strict=False)):
-            a = self.a_buf[i][:m]
-            np.matmul(outs[i], p, out=a[:, :-1])
-            act.fn(a, out=a)
-            a[:, -1] = 1.0
+        layer_in = x1
+        for (a, z, ones, *_), p, act in zip(hidden, self.params, self.acts, strict=False):
+            matmul(layer_in, p, out=z)
+            act.forward_(a)
+            ones.fill(1.0)
             outs.append(a)
-        np.matmul(outs[-1], self.params[-1], out=out)
-        self.acts[-1].fn(out, out=out)
+            layer_in = a
+        matmul(layer_in, self.params[-1], out=out)
+        self.acts[-1].forward_(out)
         outs.append(out)
         return outs
 
     def backward(self, outs: list[Array], y: Array, scale: float = 1.0) -> None:
         """Fill ``grads`` with ``scale`` times the gradient sums over the batch."""
-        m = y.shape[0]
+        hidden, delta, t_out = self._views(y.shape[0])
         a_out = outs[-1]
-        delta = self.d_buf[-1][:m]
         if self.canonical:
             np.subtract(a_out, y, out=delta)  # δ_L = a − y
         else:
             np.copyto(delta, self.cost.grad_a(a_out, y))
-            self.acts[-1].backprop_(delta, a_out, self.t_buf[-1][:m])
+            self.acts[-1].backprop_(delta, a_out, t_out)
         if scale != 1.0:
             np.multiply(delta, scale, out=delta)  # every gradient below scales with δ_L
-        for i in range(len(self.acts) - 1, -1, -1):
-            np.matmul(outs[i].T, delta, out=self.grads[i])
-            if i:
-                full = self.d_buf[i - 1][:m]
-                np.matmul(delta, self.p_back[i], out=full)  # (W_{l+1}ᵀ δ_{l+1}), + junk
-                self.acts[i - 1].backprop_(full, outs[i], self.t_buf[i - 1][:m])
-                delta = full[:, :-1]
+        matmul = np.matmul
+        grads, p_back, acts = self.grads, self.p_back, self.acts
+        for i in range(len(acts) - 1, 0, -1):
+            a, _, _, a_t, full, d_view, t = hidden[i - 1]
+            matmul(a_t, delta, out=grads[i])
+            matmul(delta, p_back[i], out=full)  # W_{l+1}ᵀ δ_{l+1} (+ a junk column)
+            acts[i - 1].backprop_(full, a, t)
+            delta = d_view
+        matmul(outs[0].T, delta, out=grads[0])
 
     def gradients(self, x: Array, y: Array) -> tuple[list[Array], list[Array], Array]:
         """Mean gradients (Nielsen orientation) and outputs for one batch (tests, tools)."""
