@@ -1,13 +1,23 @@
 // Backprop dashboard: the job list (polled) and the selected job's live curves (Server-Sent
 // Events from /v1/jobs/{id}/events). Plain browser JavaScript, no libraries, no build step.
+//
+// Every request goes through apiFetch(), which adds "Authorization: Bearer <key>" once the
+// user has given a key (asked for when the API answers 401; kept in sessionStorage, or in
+// localStorage if "remember" is ticked; never put in a URL). The event stream is read with
+// fetch() and a small SSE parser rather than EventSource, which cannot send headers; files
+// (weights, plots) are fetched the same way and handed over as blob: URLs.
 "use strict";
 
 const LIST_REFRESH_MS = 2000;
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const SVG_NS = "http://www.w3.org/2000/svg";
+const KEY_STORAGE = "backprop.apiKey";
+const RETRY_MS = 1000;
+const MAX_RETRY_MS = 15000;
 
 const state = {
   selected: null, source: null, metrics: [], job: null, listTimer: null, compared: new Set(),
+  apiKey: null, needKey: false, boundaryBlob: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -26,14 +36,99 @@ function svg(tag, attrs = {}, text = null) {
   return node;
 }
 
-async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* keep */ }
-    throw new Error(`${response.status} ${url}: ${detail}`);
+// ---- API key and requests -------------------------------------------------------------
+
+class AuthError extends Error {}
+
+function storage(kind) {
+  try { return window[kind]; } catch (e) { return null; }  // blocked storage: memory only
+}
+
+function loadKey() {
+  for (const kind of ["sessionStorage", "localStorage"]) {
+    const store = storage(kind);
+    const key = store && store.getItem(KEY_STORAGE);
+    if (key) return key;
   }
+  return null;
+}
+
+function saveKey(key, remember) {
+  for (const kind of ["sessionStorage", "localStorage"]) {
+    const store = storage(kind);
+    if (!store) continue;
+    store.removeItem(KEY_STORAGE);
+    if (key && (kind === "localStorage") === remember) store.setItem(KEY_STORAGE, key);
+  }
+  state.apiKey = key;
+  state.needKey = false;
+  $("key-forget").hidden = !key;
+}
+
+function askForKey(message) {
+  state.needKey = true;
+  $("jobs-error").hidden = true;
+  $("key-message").textContent = message;
+  const form = $("key-form");
+  if (form.hidden) {
+    form.hidden = false;
+    $("api-key").value = "";
+    $("api-key").focus();
+  }
+}
+
+async function apiFetch(url, options = {}) {
+  const headers = new Headers(options.headers || {});
+  if (state.apiKey) headers.set("Authorization", `Bearer ${state.apiKey}`);
+  const response = await fetch(url, { ...options, headers });
+  if (response.status === 401) {
+    askForKey(state.apiKey ? "The server refused this API key; enter another one."
+      : "This server needs an API key.");
+    throw new AuthError(`401 ${url}: API key required`);
+  }
+  return response;
+}
+
+async function failure(response, url) {
+  let detail = response.statusText;
+  try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* keep */ }
+  return new Error(`${response.status} ${url}: ${detail}`);
+}
+
+async function getJSON(url) {
+  const response = await apiFetch(url, { headers: { Accept: "application/json" } });
+  if (!response.ok) throw await failure(response, url);
   return response.json();
+}
+
+function onKeySubmit(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!/^[\x21-\x7e]+$/.test(key)) {  // a header value: printable ASCII, no spaces
+    $("key-message").textContent = "An API key is printable ASCII without spaces.";
+    return;
+  }
+  saveKey(key, $("key-remember").checked);
+  $("key-form").hidden = true;
+  $("api-key").value = "";
+  restart();
+}
+
+function onKeyForget() {
+  saveKey(null, false);
+  if (state.source) state.source.close();
+  state.selected = null;
+  $("job-panel").hidden = true;
+  $("jobs").querySelector("tbody").replaceChildren();
+  refreshList();
+}
+
+function restart() {
+  // After a (new) key: reload the list and re-follow the selected job from where it was.
+  refreshList().then(() => {
+    state.selected = null;
+    selectFromHash();
+  });
 }
 
 function fmt(value, digits = 4) {
@@ -70,12 +165,14 @@ function progressCell(job) {
 // ---- job list ----------------------------------------------------------------------
 
 async function refreshList() {
+  if (state.needKey) return;  // no point polling until the user has given a key
   try {
     const data = await getJSON("/v1/jobs?limit=100");
     const jobs = Array.isArray(data) ? data : data.items || [];
     renderList(jobs);
     $("jobs-error").hidden = true;
   } catch (err) {
+    if (err instanceof AuthError) return;
     $("jobs-error").textContent = `Could not load jobs: ${err.message}`;
     $("jobs-error").hidden = false;
   }
@@ -116,6 +213,7 @@ function updateCompare() {
   link.hidden = ids.length === 0;
   $("compare-hint").hidden = ids.length > 0;
   link.href = `/v1/plots/loss.svg?jobs=${ids.join(",")}`;
+  link.dataset.download = "loss-compare.svg";
 }
 
 function updateRow(job) {
@@ -158,6 +256,11 @@ async function selectJob(id) {
         .catch(() => {});
     }
   } catch (err) {
+    if (err instanceof AuthError) {  // selected again once the key is given
+      state.selected = null;
+      $("job-panel").hidden = true;
+      return;
+    }
     $("job-error").textContent = err.message;
     $("job-error").hidden = false;
     return;
@@ -166,34 +269,116 @@ async function selectJob(id) {
 }
 
 function follow(id) {
-  const source = new EventSource(`/v1/jobs/${id}/events`);
-  state.source = source;
-  source.addEventListener("status", (event) => {
+  state.source = streamEvents(`/v1/jobs/${id}/events`, (type, data) => {
     if (state.selected !== id) return;
-    showJob(JSON.parse(event.data));
-  });
-  source.addEventListener("metrics", (event) => {
-    if (state.selected !== id) return;
-    const item = JSON.parse(event.data);
-    state.metrics.push(item);
-    if (state.job) {
-      state.job.progress = { epoch: item.epoch, epochs: item.epochs };
-      showProgress(state.job);
-      updateRow(state.job);
+    if (type === "status") {
+      showJob(JSON.parse(data));
+    } else if (type === "metrics") {
+      const item = JSON.parse(data);
+      state.metrics.push(item);
+      if (state.job) {
+        state.job.progress = { epoch: item.epoch, epochs: item.epochs };
+        showProgress(state.job);
+        updateRow(state.job);
+      }
+      drawCharts();
+      showLatest(item);
+    } else if (type === "end") {
+      refreshList();
+      if (state.boundaryUrl) showBoundary(state.boundaryUrl);
     }
-    drawCharts();
-    showLatest(item);
-  });
-  source.addEventListener("end", () => {
-    source.close();
+  }, (message) => {
     if (state.selected !== id) return;
-    refreshList();
-    if (state.boundaryUrl) showBoundary(state.boundaryUrl);
+    $("job-error").textContent = message;
+    $("job-error").hidden = false;
   });
-  source.onerror = () => {
-    // EventSource reconnects by itself with Last-Event-ID; a 204 (job already over)
-    // closes it for good.
+}
+
+// ---- Server-Sent Events over fetch ------------------------------------------------------
+
+// A parser for the text/event-stream format: feed() it decoded text in chunks of any size;
+// it calls onEvent(type, data, id) at every blank line that ends an event with data.
+// Handles "id:", "event:", "data:" (several join with newlines), "retry:" and ":" comments,
+// and CRLF, CR or LF line ends (also a CRLF split across two chunks).
+function sseParser(onEvent, onRetry = () => {}) {
+  let buffer = "", skipLF = false, type = "", data = [], id = null, lastId = null;
+  function line(text) {
+    if (text === "") {
+      if (id !== null) lastId = id;
+      if (data.length) onEvent(type || "message", data.join("\n"), lastId);
+      type = ""; data = [];
+      return;
+    }
+    if (text[0] === ":") return;  // comment (keep-alive)
+    const colon = text.indexOf(":");
+    const field = colon < 0 ? text : text.slice(0, colon);
+    let value = colon < 0 ? "" : text.slice(colon + 1);
+    if (value[0] === " ") value = value.slice(1);
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id" && !value.includes("\0")) id = value;
+    else if (field === "retry" && /^\d+$/.test(value)) onRetry(Number(value));
+  }
+  return {
+    feed(text) {
+      if (skipLF && text[0] === "\n") text = text.slice(1);
+      buffer += text;
+      skipLF = buffer.endsWith("\r");
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop();
+      lines.forEach(line);
+    },
+    get lastEventId() { return lastId; },
   };
+}
+
+// Follows an event stream with fetch() (so it carries the API key like every request):
+// reconnects after a drop with Last-Event-ID, stops on 204 No Content, on the "end" event,
+// on an error status (reported through onError) or when close() is called.
+function streamEvents(url, onEvent, onError = () => {}) {
+  const controller = new AbortController();
+  let closed = false, retry = RETRY_MS, lastId = null, failures = 0;
+  const close = () => { closed = true; controller.abort(); };
+
+  async function connect() {
+    const headers = { Accept: "text/event-stream" };
+    if (lastId !== null) headers["Last-Event-ID"] = lastId;
+    const response = await apiFetch(url, { headers, cache: "no-store",
+                                           signal: controller.signal });
+    if (response.status === 204) { closed = true; return; }
+    if (!response.ok) { closed = true; onError((await failure(response, url)).message); return; }
+    failures = 0;
+    const parser = sseParser((type, data, id) => {
+      lastId = id;
+      if (closed) return;
+      onEvent(type, data, id);
+      if (type === "end") close();
+    }, (ms) => { retry = ms; });
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(decoder.decode(value, { stream: true }));
+    }
+    parser.feed(decoder.decode());
+  }
+
+  (async () => {
+    while (!closed) {
+      try {
+        await connect();
+      } catch (err) {
+        if (err instanceof AuthError) { closed = true; break; }
+        // a network error or a dropped connection: reconnect below (unless closed)
+      }
+      if (closed) break;
+      failures += 1;
+      const wait = Math.min(retry * 2 ** Math.max(failures - 1, 0), MAX_RETRY_MS);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  })();
+  return { close, get lastEventId() { return lastId; } };
 }
 
 function showJob(job) {
@@ -245,29 +430,70 @@ function showLatest(item) {
 
 function renderLinks(job, dataset) {
   const base = `/v1/jobs/${job.id}`;
+  const name = job.id.slice(0, 8);
   const links = [
-    ["weights (JSON)", `${base}/weights`], ["weights (.npz)", `${base}/weights?format=npz`],
-    ["metrics (JSON)", `${base}/metrics`], ["loss plot (SVG)", `${base}/plots/loss.svg`],
-    ["loss plot (PNG)", `${base}/plots/loss.png`], ["event stream", `${base}/events`],
+    ["weights (JSON)", `${base}/weights`, `${name}-weights.json`],
+    ["weights (.npz)", `${base}/weights?format=npz`, `${name}-weights.npz`],
+    ["metrics (JSON)", `${base}/metrics`, `${name}-metrics.json`],
+    ["loss plot (SVG)", `${base}/plots/loss.svg`, `${name}-loss.svg`],
+    ["loss plot (PNG)", `${base}/plots/loss.png`, `${name}-loss.png`],
   ];
+  // A stream never finishes downloading: linked only where the browser can open it as is.
+  if (!state.apiKey) links.push(["event stream", `${base}/events`, null]);
   state.boundaryUrl = null;
   if (dataset && dataset.n_features === 2) {
     state.boundaryUrl = `${base}/plots/decision-boundary.png`;
-    links.push(["decision boundary (PNG)", state.boundaryUrl],
-      ["decision boundary grid (JSON)", `${base}/plots/decision-boundary.json`]);
+    links.push(["decision boundary (PNG)", state.boundaryUrl, `${name}-decision-boundary.png`],
+      ["decision boundary grid (JSON)", `${base}/plots/decision-boundary.json`,
+        `${name}-decision-boundary.json`]);
     if (state.job && FINISHED.has(state.job.status)) showBoundary(state.boundaryUrl);
   }
   const list = $("job-links");
   list.replaceChildren();
-  for (const [text, href] of links) {
-    list.appendChild(el("li")).appendChild(el("a", { href }, text));
+  for (const [text, href, download] of links) {
+    const attrs = download ? { href, "data-download": download } : { href };
+    list.appendChild(el("li")).appendChild(el("a", attrs, text));
   }
 }
 
-function showBoundary(url) {
+// A plain link cannot carry the API key: with a key, a click on an API link fetches the
+// file with the header and saves it from a blob: URL instead.
+async function onLinkClick(event) {
+  const link = event.target.closest && event.target.closest("a[data-download]");
+  if (!link || !state.apiKey || event.button !== 0) return;
+  event.preventDefault();
+  try {
+    const response = await apiFetch(link.getAttribute("href"));
+    if (!response.ok) throw await failure(response, link.getAttribute("href"));
+    const url = URL.createObjectURL(await response.blob());
+    const save = el("a", { href: url, download: link.dataset.download });
+    document.body.appendChild(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    if (err instanceof AuthError) return;
+    $("job-error").textContent = err.message;
+    $("job-error").hidden = false;
+  }
+}
+
+// The decision boundary is fetched (with the key, if any) and shown from a blob: URL,
+// only once it has loaded.
+async function showBoundary(url) {
   if (!state.job || state.job.status !== "succeeded") return;
-  $("boundary").src = `${url}?t=${Date.now()}`;
-  $("boundary-figure").hidden = false;
+  const id = state.selected;
+  try {
+    const response = await apiFetch(url, { cache: "no-store" });
+    if (!response.ok || state.selected !== id) return;
+    const blobUrl = URL.createObjectURL(await response.blob());
+    if (state.boundaryBlob) URL.revokeObjectURL(state.boundaryBlob);
+    state.boundaryBlob = blobUrl;
+    $("boundary").src = blobUrl;
+    $("boundary-figure").hidden = false;
+  } catch (err) {
+    /* no image: the figure stays hidden */
+  }
 }
 
 // ---- charts (hand-drawn SVG) --------------------------------------------------------
@@ -340,6 +566,11 @@ function drawCharts() {
 
 window.addEventListener("hashchange", selectFromHash);
 document.addEventListener("DOMContentLoaded", async () => {
+  state.apiKey = loadKey();
+  $("key-forget").hidden = !state.apiKey;
+  $("key-form").addEventListener("submit", onKeySubmit);
+  $("key-forget").addEventListener("click", onKeyForget);
+  document.addEventListener("click", onLinkClick);
   await refreshList();
   selectFromHash();
   state.listTimer = setInterval(refreshList, LIST_REFRESH_MS);

@@ -1,17 +1,23 @@
 """The dashboard in a real headless browser (Debian's chromium driven by Playwright):
 it lists the jobs, follows the selected job's curve as epochs land over the event
-stream, and makes no request to anything but the API on 127.0.0.1."""
+stream, and makes no request to anything but the API on 127.0.0.1 -- with the API open,
+and with API keys configured (the page asks for the key and sends it as a header)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.live.conftest import Driver, ThreadServer, make_dataset, make_job
+from app.api.routes import events
+from app.config import Settings
+from app.db.migrate import upgrade_head
+from tests.conftest import make_settings
+from tests.live.conftest import POLL, Driver, ThreadServer, make_dataset, make_job
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -102,5 +108,171 @@ def test_dashboard_follows_a_training_job_live(
 
     assert not errors, errors
     assert requests, "the browser made no request at all"
-    outside = [u for u in requests if not u.startswith(f"{server.url}/")]
+    # blob: URLs of the page's own origin (the decision boundary) are in-memory objects.
+    outside = [u for u in requests
+               if not u.startswith((f"{server.url}/", f"blob:{server.url}/"))]
     assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+KEY = "dashboard-key-0123456789"
+
+
+@pytest.fixture
+def keyed_settings(database_url: str) -> Settings:
+    settings = make_settings(database_url, api_keys=f"{KEY}, other-key-42", cors_origins="")
+    upgrade_head(settings)
+    return settings
+
+
+@pytest.fixture
+def keyed_server(keyed_settings: Settings,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
+    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    with ThreadServer(keyed_settings) as running:
+        yield running
+
+
+def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(
+    page: Any, keyed_server: ThreadServer, keyed_settings: Settings
+) -> None:
+    server = keyed_server
+    requests: list[Any] = []
+    page.on("request", lambda request: requests.append(request))
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    driver = Driver(keyed_settings)
+    with httpx.Client(base_url=server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {KEY}"}) as api:
+        assert httpx.get(f"{server.url}/v1/jobs").status_code == 401
+        other = make_job(api, make_dataset(api), epochs=3)
+        api.post(f"/v1/jobs/{other['id']}/cancel")
+        job = make_job(api, make_dataset(api), epochs=8)
+    lease = driver.claim()
+    driver.epoch(lease, 1)
+
+    # Straight to the job's address: the page asks for the key, shows nothing else yet.
+    page.goto(f"{server.url}/#job={job['id']}")
+    page.locator("#key-form").wait_for()
+    assert page.get_by_label("API key").is_visible()
+    assert page.locator("#jobs tbody tr").count() == 0
+    assert page.locator("#jobs-error").is_hidden()
+    assert page.locator("#job-panel").is_hidden()
+
+    page.get_by_label("API key").fill("wrong-key")
+    page.locator("#key-form button[type=submit]").click()
+    page.wait_for_function("document.getElementById('key-message').textContent"
+                           ".includes('refused')")
+    assert page.locator("#key-form").is_visible()
+
+    page.get_by_label("API key").fill(KEY)
+    page.locator("#key-form button[type=submit]").click()
+    rows = page.locator("#jobs tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == 2
+    assert page.locator("#key-form").is_hidden()
+    assert page.evaluate("sessionStorage.getItem('backprop.apiKey')") == KEY
+    assert page.evaluate("localStorage.getItem('backprop.apiKey')") is None
+
+    # The job named in the address is followed live over the fetch-based event stream.
+    page.wait_for_selector('#loss-chart[data-points="1"]')
+    assert page.locator("#job-status").inner_text() == "running"
+    for epoch in (2, 3, 4):
+        driver.epoch(lease, epoch)
+    page.wait_for_selector('#loss-chart[data-points="4"]')
+    assert page.locator("#job-progress").inner_text().startswith("epoch 4 of 8")
+    points = page.locator("#loss-chart polyline.train").get_attribute("points")
+    assert points is not None and len(points.split()) == 4
+
+    # Reloading keeps the key for the session; the stream picks up where the job is.
+    page.reload()
+    page.wait_for_selector('#loss-chart[data-points="4"]')
+    assert page.locator("#key-form").is_hidden()
+    for epoch in range(5, 9):
+        driver.epoch(lease, epoch)
+    from app.nn import Network, NetworkSpec
+
+    driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]),
+                                                    seed=0).to_npz())
+    page.wait_for_selector('#job-panel[data-status="succeeded"]')
+    page.wait_for_selector('#loss-chart[data-points="8"]')
+    # The decision boundary is fetched with the key and shown from a blob: URL.
+    page.wait_for_function(
+        "document.getElementById('boundary').complete"
+        " && document.getElementById('boundary').naturalWidth > 0")
+    assert page.locator("#boundary").get_attribute("src").startswith("blob:")
+
+    # A download link is fetched with the header too.
+    with page.expect_download() as download:
+        page.locator("#job-links a", has_text="metrics (JSON)").click()
+    path = download.value.path()
+    assert path is not None and '"items"' in Path(path).read_text()
+    driver.close()
+
+    assert not errors, errors
+    api_requests = [r for r in requests if r.url.startswith(f"{server.url}/v1/")]
+    assert any(r.url.endswith("/events") for r in api_requests)
+    keyed = [r for r in api_requests if r.headers.get("authorization") == f"Bearer {KEY}"]
+    assert keyed, "no request carried the key"
+    for request in requests:
+        assert KEY not in request.url, f"the key is in a URL: {request.url}"
+    outside = [r.url for r in requests
+               if not r.url.startswith((f"{server.url}/", f"blob:{server.url}/"))]
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+def test_the_event_stream_reader_resumes_with_last_event_id_and_stops(
+    page: Any, server: ThreadServer
+) -> None:
+    """The dashboard's fetch-based SSE reader, against scripted responses: a drop
+    mid-event resumes from the last complete event's id, CRLF split across chunks,
+    comments and multi-line data parse, and `end` or 204 stop it for good."""
+    page.goto(f"{server.url}/")
+    page.wait_for_function("typeof streamEvents === 'function'")
+
+    chunks = page.evaluate("""() => {
+        const seen = [];
+        const parser = sseParser((type, data, id) => seen.push([type, data, id]));
+        for (const chunk of [": ping\\r\\nid: 3-run", "ning\\r", "\\nevent: metrics\\r\\n",
+                             "data: a\\ndata: b\\r\\n\\r", "\\n", "data: x\\n\\n",
+                             "id: 4-running\\nevent: status\\n\\n", "data: y\\n\\n"]) {
+            parser.feed(chunk);
+        }
+        return seen;
+    }""")
+    assert chunks == [["metrics", "a\nb", "3-running"], ["message", "x", "3-running"],
+                      ["message", "y", "4-running"]]
+
+    seen: list[tuple[str, str | None]] = []
+    bodies = [
+        # epoch 1 complete, epoch 2 cut off mid-event: the connection drops
+        'retry: 10\nid: 1-running\nevent: metrics\ndata: {"epoch":1}\n\n'
+        'id: 2-running\nevent: metrics\ndata: {"ep',
+        'id: 2-running\r\nevent: metrics\r\ndata: {"epoch":2}\r\n\r\n',
+        'id: 2-succeeded\nevent: end\ndata: {"status":"succeeded"}\n\n',
+    ]
+
+    def scripted(route: Any) -> None:
+        seen.append((route.request.url, route.request.headers.get("last-event-id")))
+        body = bodies.pop(0) if bodies else None
+        if body is None:
+            route.fulfill(status=204)
+        else:
+            route.fulfill(status=200, body=body, headers={"Content-Type": "text/event-stream"})
+
+    page.route("**/v1/jobs/scripted/events", scripted)
+    page.route("**/v1/jobs/over/events", scripted)
+    page.evaluate("""() => {
+        window.received = [];
+        streamEvents('/v1/jobs/scripted/events',
+                     (type, data, id) => window.received.push([type, data, id]));
+    }""")
+    page.wait_for_function("window.received.length === 3")
+    page.wait_for_timeout(300)  # no reconnect after `end`
+    assert page.evaluate("window.received") == [
+        ["metrics", '{"epoch":1}', "1-running"], ["metrics", '{"epoch":2}', "2-running"],
+        ["end", '{"status":"succeeded"}', "2-succeeded"]]
+    assert [h for _, h in seen] == [None, "1-running", "2-running"]
+
+    page.evaluate("streamEvents('/v1/jobs/over/events', () => {})")  # 204: stop at once
+    page.wait_for_timeout(300)
+    assert [u.rsplit("/", 2)[1] for u, _ in seen][3:] == ["over"]
