@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from app.errors import Conflict, InvalidInput, NotFound
 
@@ -67,12 +69,24 @@ async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, str(exc))
 
 
+async def _http(request: Request, exc: Exception) -> Response:
+    """FastAPI answers a JSON body that is not even text (bad UTF-8) with a bare 400
+    "There was an error parsing the body"; it is malformed JSON like any other, so it
+    gets the same 422 and a detail that says where."""
+    assert isinstance(exc, HTTPException)
+    cause = exc.__cause__
+    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+        return _json(422, f"body: malformed JSON (not UTF-8 text at byte {cause.start})")
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register every domain error -> HTTP mapping on ``app``."""
     from app.datasets import DatasetError
     from app.nn import SpecError
 
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _unprocessable)

@@ -234,6 +234,17 @@ def test_malformed_json_is_422_naming_the_body(client: TestClient, session: Sess
     assert counts(session)["datasets"] == 0
 
 
+@pytest.mark.parametrize("path", ["/v1/datasets", "/v1/datasets/generate", "/v1/jobs"])
+def test_a_body_that_is_not_utf8_is_422_not_a_bare_400(
+    client: TestClient, session: Session, path: str
+) -> None:
+    body = b'{"name": "\xff"}'
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "body: malformed JSON (not UTF-8 text at byte 10)"
+    assert set(counts(session).values()) == {0}
+
+
 BAD_UPLOADS: list[tuple[str, bytes, dict[str, str], str]] = [
     (
         "non-numeric cell",

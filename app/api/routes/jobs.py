@@ -224,7 +224,7 @@ def job_weights(
 @router.post(
     "/{job_id}/predict",
     response_model=PredictResponse,
-    responses=error_responses(400, 404, 409, 413, 422),
+    responses=error_responses(404, 409, 413, 422),
 )
 def predict(
     job_id: str,
