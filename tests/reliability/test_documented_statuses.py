@@ -32,6 +32,7 @@ UNREACHABLE = {
     ("GET", "/v1/jobs/{job_id}", "422"),
     ("DELETE", "/v1/jobs/{job_id}", "422"),
     ("POST", "/v1/jobs/{job_id}/cancel", "422"),
+    ("GET", "/v1/jobs/{job_id}/events", "422"),  # its only parameters are strings
 }
 
 
@@ -46,7 +47,7 @@ class Walk:
         self.seen.add((method, template, str(response.status_code)))
         try:
             return response.json()  # type: ignore[no-any-return]
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):  # an image or an event stream
             return {}
 
 
@@ -126,6 +127,34 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
       headers={"content-type": "application/json"})  # fmt: skip
     w("POST", predict, f"/v1/jobs/{job['id']}/predict", json={"inputs": [[0.5, 0.5]] * 3000})
     w("POST", predict, "/v1/jobs/missing/predict", json={"inputs": [[0, 1]]})
+    # live progress, plots and the backprop inspector, on the trained job and a queued one
+    waiting = w("GET", "/v1/jobs", "/v1/jobs", params={"status": "queued"})["items"][0]["id"]
+    last = w("GET", metrics, f"/v1/jobs/{job['id']}/metrics")["items"][-1]["epoch"]
+    ev = "/v1/jobs/{job_id}/events"
+    w("GET", ev, f"/v1/jobs/{job['id']}/events")  # replays the finished job, then ends
+    w("GET", ev, f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": f"{last}-succeeded"})
+    w("GET", ev, f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": "garbage"})
+    w("GET", ev, "/v1/jobs/missing/events")
+    loss = "/v1/jobs/{job_id}/plots/loss.{fmt}"
+    w("GET", loss, f"/v1/jobs/{job['id']}/plots/loss.svg")
+    w("GET", loss, f"/v1/jobs/{job['id']}/plots/loss.gif")
+    w("GET", loss, "/v1/jobs/missing/plots/loss.png")
+    compare = "/v1/plots/loss.{fmt}"
+    w("GET", compare, "/v1/plots/loss.svg", params={"jobs": job["id"]})
+    w("GET", compare, "/v1/plots/loss.svg", params={"jobs": "missing"})
+    w("GET", compare, "/v1/plots/loss.svg")
+    for fmt in ("png", "json"):
+        boundary = f"/v1/jobs/{{job_id}}/plots/decision-boundary.{fmt}"
+        w("GET", boundary, f"/v1/jobs/{job['id']}/plots/decision-boundary.{fmt}")
+        w("GET", boundary, f"/v1/jobs/{waiting}/plots/decision-boundary.{fmt}")  # 409
+        w("GET", boundary, "/v1/jobs/missing/plots/decision-boundary." + fmt)
+        w("GET", boundary, f"/v1/jobs/{job['id']}/plots/decision-boundary.{fmt}",
+          params={"resolution": 1})  # fmt: skip
+    batch = {"inputs": [[0, 1]], "targets": [[1]]}
+    w("POST", "/v1/backprop", "/v1/backprop", json={"job_id": job["id"], **batch})
+    w("POST", "/v1/backprop", "/v1/backprop", json={"job_id": waiting, **batch})  # 409
+    w("POST", "/v1/backprop", "/v1/backprop", json={"job_id": "missing", **batch})
+    w("POST", "/v1/backprop", "/v1/backprop", json={"job_id": job["id"], "inputs": [[0]]})
     cancel = "/v1/jobs/{job_id}/cancel"
     queued = w("GET", "/v1/jobs", "/v1/jobs", params={"status": "queued"})["items"][0]
     w("POST", cancel, f"/v1/jobs/{queued['id']}/cancel")

@@ -123,6 +123,8 @@ async def job_event_stream(
               "description": "`status`, `metrics` and `end` events, resumable with "
                              "Last-Event-ID. A reconnect after the end gets 204 No Content "
                              "(an EventSource then stops reconnecting)."},
+        204: {"description": "The job has ended and this client has had every event "
+                             "(a reconnect with the last Last-Event-ID)."},
         **error_responses(400, 404, 422),
     },
 )
