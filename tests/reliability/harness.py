@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import Table, create_engine, select, update
+from sqlalchemy import Table, create_engine, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from app.db.models import Job
 
@@ -234,6 +235,37 @@ class Deployment:
                 update(JOBS).where(JOBS.c.id == job_id).values(lease_expires_at=past)
             )
             assert result.rowcount == 1
+
+    def freeze(self, proc: subprocess.Popen[bytes], job_id: str) -> None:
+        """SIGSTOP `proc` at a moment it holds no lock on the database or on `job_id`'s row.
+
+        A process frozen inside a write transaction blocks every other writer until it
+        thaws (SQLite's one writer, PostgreSQL's row lock); a real stalled worker loses its
+        connection with its process, but this one stays alive, so the test would wait on
+        it. Probe with a no-op update under a short lock timeout; if it is blocked, thaw,
+        let the worker finish its write and try again."""
+        sqlite = self.database_url.startswith("sqlite")
+        for _ in range(200):
+            proc.send_signal(signal.SIGSTOP)
+            engine = create_engine(
+                self.database_url, connect_args={"timeout": 0.2} if sqlite else {}
+            )
+            try:
+                with engine.begin() as conn:
+                    if not sqlite:
+                        conn.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                    conn.execute(
+                        update(JOBS)
+                        .where(JOBS.c.id == job_id)
+                        .values(lease_expires_at=JOBS.c.lease_expires_at)
+                    )
+                return
+            except OperationalError:
+                proc.send_signal(signal.SIGCONT)
+                time.sleep(0.02)
+            finally:
+                engine.dispose()
+        raise AssertionError("the worker never paused outside a database write")
 
     def row(self, job_id: str) -> Any:
         with self.db() as conn:

@@ -136,7 +136,7 @@ def test_stalled_worker_that_wakes_up_cannot_overwrite_the_new_owner(dep: Deploy
     job_id, reference = start_job_pair(dep)
     stalled = dep.start_worker(env=EVERY_EPOCH)
     wait_running_at(dep, job_id, 2)
-    stalled.send_signal(signal.SIGSTOP)
+    dep.freeze(stalled, job_id)
     try:
         dep.expire_lease(job_id)
         dep.start_worker(env=EVERY_EPOCH)
