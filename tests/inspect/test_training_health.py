@@ -1,4 +1,5 @@
-"""Training health in `GET /v1/jobs/{id}/metrics`, and the story docs/gradients.md tells.
+"""Training health in `GET /v1/jobs/{id}/metrics`, and the story the README's section
+"How Backprop computes gradients" tells.
 
 A 2-16-1 sigmoid network on `moons` whose output bias starts at −12 (every output ≈ 0,
 wrong for half the samples). With the quadratic cost `δ_L = (a − y) ⊙ σ'(z_L)` and
