@@ -108,16 +108,25 @@ def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
         time.sleep(0.02)
 
 
-def test_cancel_stops_a_running_job_within_a_second(
-    worker: Worker, session: Session, sessions: sessionmaker[Session]
-) -> None:
+def _train_long_job_in_a_thread(
+    worker: Worker, session: Session, sessions: sessionmaker[Session], epochs_done: int
+) -> tuple[str, threading.Thread]:
+    """Submit a job far too long to finish, run it in a thread until `epochs_done`
+    epochs are recorded, and hand back its id and the thread."""
     training = training_config(epochs=100_000, batch_size=10)
     job_id = submit(
         session, network_spec(sizes=[4, 16, 1]), training, inputs=BLOB_X, targets=BLOB_Y
     )
     thread = threading.Thread(target=worker.run_once)
     thread.start()
-    _wait_for(lambda: len(epochs(sessions, job_id)) >= 2)
+    _wait_for(lambda: len(epochs(sessions, job_id)) >= epochs_done)
+    return job_id, thread
+
+
+def test_cancel_stops_a_running_job_within_a_second(
+    worker: Worker, session: Session, sessions: sessionmaker[Session]
+) -> None:
+    job_id, thread = _train_long_job_in_a_thread(worker, session, sessions, 2)
     with sessions() as s:
         jobqueue.request_cancel(s, job_id)
     asked = time.monotonic()
@@ -173,13 +182,7 @@ def test_shutdown_hands_the_job_back_and_the_resumed_run_is_bit_identical(
 def test_a_worker_whose_job_is_deleted_abandons_it(
     worker: Worker, session: Session, sessions: sessionmaker[Session]
 ) -> None:
-    training = training_config(epochs=100_000, batch_size=10)
-    job_id = submit(
-        session, network_spec(sizes=[4, 16, 1]), training, inputs=BLOB_X, targets=BLOB_Y
-    )
-    thread = threading.Thread(target=worker.run_once)
-    thread.start()
-    _wait_for(lambda: len(epochs(sessions, job_id)) >= 1)
+    job_id, thread = _train_long_job_in_a_thread(worker, session, sessions, 1)
     with sessions() as s:
         jobqueue.delete_job(s, job_id)
     thread.join(timeout=10)
