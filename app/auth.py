@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
@@ -169,7 +169,7 @@ class AuthMiddleware:
                 if scope["type"] == "websocket":
                     await send({"type": "websocket.close", "code": 1008})
                 else:
-                    await _unauthorized(send, bool(presented))
+                    await _unauthorized(bool(presented))(scope, receive, send)
                 return
         token = _principal.set(principal)
         try:
@@ -178,26 +178,16 @@ class AuthMiddleware:
             _principal.reset(token)
 
 
-async def _unauthorized(send: Send, wrong: bool) -> None:
+def _unauthorized(wrong: bool) -> JSONResponse:
     if wrong:
         detail = "invalid API key"
         challenge = 'Bearer realm="backprop", error="invalid_token"'
     else:
         detail = "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
         challenge = 'Bearer realm="backprop"'
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", challenge.encode()),
-            ],
-        }
+    return JSONResponse(
+        {"detail": detail}, status_code=401, headers={"www-authenticate": challenge}
     )
-    await send({"type": "http.response.body", "body": body})
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -7,9 +7,9 @@ limit, so an oversized upload is never held in memory.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -27,20 +27,10 @@ class BodyLimitMiddleware:
     def _detail(self) -> str:
         return f"request body is larger than the limit of {self.max_bytes} bytes"
 
-    async def _send_413(self, send: Send) -> None:
-        body = json.dumps({"detail": self._detail()}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": self._detail()}, status_code=413, headers={"connection": "close"}
         )
-        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,7 +39,7 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._send_413(send)
+            await self._too_large()(scope, receive, send)
             return
 
         state: dict[str, Any] = {"received": 0, "exceeded": False, "started": False}
@@ -69,7 +59,7 @@ class BodyLimitMiddleware:
             if state["exceeded"]:
                 if message["type"] == "http.response.start" and not state["started"]:
                     state["started"] = True
-                    await self._send_413(send)
+                    await self._too_large()(scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 state["started"] = True
@@ -80,4 +70,4 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not state["started"]:
                 state["started"] = True
-                await self._send_413(send)
+                await self._too_large()(scope, receive, send)
