@@ -42,9 +42,13 @@ GENERATE_XOR = {"kind": "xor", "n_samples": 200, "noise": 0.1, "seed": 0, "name"
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
-def _store(session: SessionDep, name: str, parsed: ParsedDataset) -> Dataset:
-    """Persist a parsed dataset with its arrays as ``.npy`` bytes."""
+def _store(
+    session: SessionDep, settings: SettingsDep, name: str, parsed: ParsedDataset
+) -> Dataset:
+    """Check the size limit, then persist a parsed dataset with its arrays as ``.npy``
+    bytes (every creating route comes through here)."""
     inputs, targets = parsed.inputs, parsed.targets
+    Limits.from_settings(settings).check_dataset(*inputs.shape)
     row = DatasetRow(
         name=name,
         n_samples=int(inputs.shape[0]),
@@ -87,8 +91,7 @@ def create_dataset(
 ) -> Dataset:
     """A dataset from JSON arrays: ``inputs`` and ``targets``, or class ``labels``."""
     parsed = parse_arrays(body.inputs, targets=body.targets, labels=body.labels, task=body.task)
-    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
-    return _store(session, body.name, parsed)
+    return _store(session, settings, body.name, parsed)
 
 
 @router.post(
@@ -117,8 +120,7 @@ def upload_dataset(
     else:
         columns = [c.strip() for c in target.split(",") if c.strip()] if target else None
         parsed = parse_csv(data, target=columns, task=task)
-    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
-    return _store(session, name or filename, parsed)
+    return _store(session, settings, name or filename, parsed)
 
 
 @router.post(
@@ -150,8 +152,7 @@ def generate_dataset(
         seed=body.seed,
         n_classes=body.n_classes,
     )
-    Limits.from_settings(settings).check_dataset(*parsed.inputs.shape)
-    return _store(session, body.name or body.kind, parsed)
+    return _store(session, settings, body.name or body.kind, parsed)
 
 
 @router.get("", response_model=DatasetList, responses=error_responses(422))
