@@ -13,6 +13,12 @@ Activations are applied in place (every activation's derivative is computed from
 output, see ``activations``), and every intermediate lives in a buffer allocated once
 for the largest batch, so a training step allocates nothing (a naive loop at batch 10
 spends much of its time in page faults).
+
+Plain SGD can go one step further (``backward(..., descend=shrink)``): its update
+``P_l ← shrink·P_l − (η/m) Σ_x ∂C_x/∂P_l`` (shrink on the weight rows only: Nielsen's L2
+factor, 1 without L2) is done by the gradient product itself, as BLAS ``gemm`` with
+``β = 1`` (see ``blas``), right after ``P_l`` has been used to pass δ down a layer. The
+gradient sums are then never stored.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.nn.activations import Array
+from app.nn.blas import Plan, gemm_plan
 from app.nn.network import Network
 
 
@@ -31,7 +38,9 @@ def with_ones(x: Array, dtype: str) -> Array:
     return out
 
 
-Views = tuple[list[tuple[Array, ...]], Array, Array]
+#: Per hidden layer ([a, 1], a, ones column, [a, 1]ᵀ, [δ, junk], δ, scratch); δ_L; its
+#: scratch; per layer the fused SGD step ``P_l ← P_l − [a_{l-1}, 1]ᵀ Δ_l``.
+Views = tuple[list[tuple[Array, ...]], Array, Array, list[Plan]]
 
 
 class Backprop:
@@ -64,6 +73,9 @@ class Backprop:
         self.p_back = [p.T for p in self.params]
         #: Gradient sums Σ_x ∂C_x/∂P_l, same layout as the parameters.
         self.grads = [np.empty_like(p) for p in self.params]
+        #: [x, 1] of the current mini-batch (training gathers its rows into it); the
+        #: fused SGD step needs the layer input in this buffer.
+        self.x_batch = np.ones((max_rows, sizes[0] + 1), dtype=dt)
         self._cache: dict[int, Views] = {}
 
     def _views(self, m: int) -> Views:
@@ -77,7 +89,13 @@ class Backprop:
         for a_buf, d_buf, t_buf in zip(self.a_buf, self.d_buf, self.t_buf, strict=False):
             a, d = a_buf[:m], d_buf[:m]
             hidden.append((a, a[:, :-1], a[:, -1], a.T, d, d[:, :-1], t_buf[:m]))
-        views: Views = (hidden, self.d_buf[-1][:m], self.t_buf[-1][:m])
+        delta_out = self.d_buf[-1][:m]
+        inputs_t = [self.x_batch[:m].T, *(h[3] for h in hidden)]
+        deltas = [*(h[5] for h in hidden), delta_out]
+        descend = [gemm_plan(p, x_t, d, alpha=-1.0, beta=1.0, scratch=g)
+                   for p, x_t, d, g in zip(self.params, inputs_t, deltas, self.grads,
+                                           strict=True)]
+        views: Views = (hidden, delta_out, self.t_buf[-1][:m], descend)
         self._cache[m] = views
         return views
 
@@ -99,9 +117,16 @@ class Backprop:
         outs.append(out)
         return outs
 
-    def backward(self, outs: list[Array], y: Array, scale: float = 1.0) -> None:
-        """Fill ``grads`` with ``scale`` times the gradient sums over the batch."""
-        hidden, delta, t_out = self._views(y.shape[0])
+    def backward(self, outs: list[Array], y: Array, scale: float = 1.0, *,
+                 descend: float | None = None) -> None:
+        """Fill ``grads`` with ``scale`` times the gradient sums over the batch.
+
+        With ``descend`` (a factor for the weight rows, 1.0 for none), do the SGD step
+        ``P_l ← descend·P_l − scale·Σ_x ∂C_x/∂P_l`` on the parameters instead, leaving
+        ``grads`` untouched; the forward pass must have read its input from
+        ``x_batch``.
+        """
+        hidden, delta, t_out, steps = self._views(y.shape[0])
         a_out = outs[-1]
         if self.canonical:
             np.subtract(a_out, y, out=delta)  # δ_L = a − y
@@ -112,6 +137,22 @@ class Backprop:
             np.multiply(delta, scale, out=delta)  # every gradient below scales with δ_L
         matmul = np.matmul
         grads, p_back, acts = self.grads, self.p_back, self.acts
+        if descend is not None:
+            if outs[0].base is not self.x_batch:
+                raise ValueError("a fused SGD step needs the batch in Backprop.x_batch")
+            params = self.params
+            for i in range(len(acts) - 1, 0, -1):
+                a, _, _, a_t, full, d_view, t = hidden[i - 1]
+                matmul(delta, p_back[i], out=full)  # W_{l+1}ᵀ δ_{l+1}, before the step
+                if descend != 1.0:
+                    np.multiply(params[i][:-1], descend, out=params[i][:-1])
+                steps[i]()  # P_{l+1} ← P_{l+1} − [a_l, 1]ᵀ δ_{l+1}
+                acts[i - 1].backprop_(full, a, t)
+                delta = d_view
+            if descend != 1.0:
+                np.multiply(params[0][:-1], descend, out=params[0][:-1])
+            steps[0]()
+            return
         for i in range(len(acts) - 1, 0, -1):
             a, _, _, a_t, full, d_view, t = hidden[i - 1]
             matmul(a_t, delta, out=grads[i])

@@ -37,6 +37,10 @@ class Optimizer:
     """Base: holds the learning rate (a schedule may change it between epochs)."""
 
     name = ""
+    #: True when ``update`` is exactly ``P ← s·P − Σ`` on gradient sums scaled by
+    #: ``grad_scale(m)``, with ``s = weight_factor()`` on the weight rows: the backprop code
+    #: can then apply it inside the gradient products (``Backprop.backward(descend=s)``).
+    fused_in_backprop = False
 
     def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
                  n: int = 1, **_: object) -> None:
@@ -46,6 +50,10 @@ class Optimizer:
 
     def grad_scale(self, m: int) -> float:
         """The factor the caller multiplies the gradient sums by before ``update``."""
+        return 1.0
+
+    def weight_factor(self) -> float:
+        """The factor ``s`` of a fused update (see ``fused_in_backprop``)."""
         return 1.0
 
     def update(self, params: Sequence[Array], grad_sums: Sequence[Array], m: int) -> None:
@@ -71,15 +79,20 @@ class Optimizer:
 
 class SGD(Optimizer):
     name = "sgd"
+    fused_in_backprop = True
 
     def grad_scale(self, m: int) -> float:
         return self.learning_rate / m
 
+    def weight_factor(self) -> float:
+        """Nielsen's L2 factor ``1 − ηλ/n`` (1.0 without L2)."""
+        return 1.0 - self.learning_rate * self.l2 / self.n if self.l2 else 1.0
+
     def update(self, params: Sequence[Array], grad_sums: Sequence[Array], m: int) -> None:
         # grad_sums arrive as (η/m) Σ ∂C_x/∂P: W ← (1 − ηλ/n) W − (η/m) Σ, b ← b − (η/m) Σ
-        shrink = 1.0 - self.learning_rate * self.l2 / self.n
+        shrink = self.weight_factor()
         for p, g in zip(params, grad_sums, strict=True):
-            if self.l2:
+            if shrink != 1.0:
                 np.multiply(p[:-1], shrink, out=p[:-1])
             np.subtract(p, g, out=p)
 

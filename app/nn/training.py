@@ -263,7 +263,6 @@ class _Loop:
             self.partial = resume.partial_outputs
         self.bp = Backprop(self.net, config.batch_size)
         self.out_epoch = np.empty((n_train, spec.sizes[-1]), dtype=dt)
-        self.x_batch = np.empty((config.batch_size, spec.sizes[0] + 1), dtype=dt)
 
     def _check_resume(self, state: TrainState) -> Network:
         if state.network.spec.to_dict() != self.spec.to_dict() and (
@@ -324,9 +323,13 @@ class _Loop:
         self._stop_requested = False
         if self.partial is not None and self.batch:
             self.out_epoch[: self.partial.shape[0]] = self.partial
-        x_train1, x_batch, out_epoch = self.x_train1, self.x_batch, self.out_epoch
+        x_train1, out_epoch = self.x_train1, self.out_epoch
         bp, opt, params, grads = self.bp, self.optimizer, self.params, self.bp.grads
+        x_batch = bp.x_batch
         forward, backward, update, grad_scale = bp.forward, bp.backward, opt.update, opt.grad_scale
+        # Plain SGD steps inside the gradient products, except on the epoch's last batch,
+        # whose gradients the health metrics read.
+        descend = opt.weight_factor() if opt.fused_in_backprop else None
         take = np.take
         before: list[Array] = []
         for k in range(self.batch, n_batches):
@@ -337,11 +340,15 @@ class _Loop:
             # mode="clip": the indices are valid, and "raise" would buffer the copy
             take(x_train1, perm[s:e], axis=0, out=xb, mode="clip")
             scale = grad_scale(m)
-            backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
-            if k == n_batches - 1:  # health metrics come from the epoch's last batch
-                before = [p[:-1].copy() for p in params]
-                self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale) for g in grads]
-            update(params, grads, m)
+            if descend is not None and k != n_batches - 1:
+                backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale, descend=descend)
+            else:
+                backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
+                if k == n_batches - 1:  # health metrics come from the epoch's last batch
+                    before = [p[:-1].copy() for p in params]
+                    self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale)
+                                        for g in grads]
+                update(params, grads, m)
             self.batch = k + 1
             if should_stop is not None and should_stop():
                 self._stop_requested = True

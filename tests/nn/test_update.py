@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from app.nn import Network, backprop_trace, sgd_step, train
+from app.nn import Network, backprop_trace, blas, sgd_step, train
+from app.nn.backprop import Backprop, with_ones
 
-from .factories import config, spec
+from .factories import blobs, config, spec
 
 W1 = [[0.1, -0.2], [0.4, 0.3]]
 B1 = [0.05, -0.1]
@@ -94,3 +96,55 @@ def test_inspection_sgd_step_matches_hand_numbers_with_a_larger_training_set() -
     np.testing.assert_allclose(after[0]["biases"], b1, rtol=0, atol=1e-15)
     np.testing.assert_allclose(after[1]["weights"], w2, rtol=0, atol=1e-15)
     np.testing.assert_allclose(after[1]["biases"], b2, rtol=0, atol=1e-15)
+
+
+@pytest.fixture(params=[True, False], ids=["direct-blas", "numpy"])
+def blas_mode(request: pytest.FixtureRequest) -> Iterator[bool]:
+    blas.set_direct(request.param)
+    yield request.param
+    blas.set_direct(True)
+
+
+@pytest.mark.parametrize("l2", [0.0, LAMBDA])
+def test_fused_sgd_steps_are_the_design_update(blas_mode: bool, l2: float) -> None:
+    # Three batches of two in one epoch: the first two steps happen inside the gradient
+    # products (Backprop.backward(descend=...)), the last one through SGD.update; each
+    # must equal the textbook step of the inspection code (Nielsen orientation, n = 6).
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0, 1, (6, 3)), rng.random((6, 2))
+    sp = spec([3, 4, 5, 2], cost="quadratic")
+    start = Network.initialize(sp, seed=7)
+    result = train(sp, config(epochs=1, batch_size=2, learning_rate=ETA, l2=l2,
+                              shuffle=False),
+                   x, y, initial_weights=start.to_document()["layers"])
+    net = start
+    for s in range(0, 6, 2):
+        net = sgd_step(net, backprop_trace(net, x[s:s + 2], y[s:s + 2]), ETA, l2=l2, n=6)
+    for got, want in zip(result.network.params, net.params, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+def test_fused_and_unfused_training_agree_in_float32() -> None:
+    x, y = blobs(n=300, n_features=20, n_classes=4)
+    sp = spec([20, 16, 4], cost="cross_entropy")
+    cfg = config(epochs=4, batch_size=16, learning_rate=0.3, l2=0.5, dtype="float32")
+    runs = []
+    for direct in (True, False):
+        blas.set_direct(direct)
+        try:
+            runs.append(train(sp, cfg, x, y))
+        finally:
+            blas.set_direct(True)
+    for a, b in zip(runs[0].network.params, runs[1].network.params, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert runs[0].metrics[-1].train_loss == pytest.approx(runs[1].metrics[-1].train_loss,
+                                                           rel=1e-4)
+
+
+def test_a_fused_step_needs_the_batch_in_x_batch() -> None:
+    net = Network.initialize(spec([2, 3, 1]), seed=0)
+    bp = Backprop(net, 4)
+    x1 = with_ones(np.zeros((4, 2)), "float64")  # not bp.x_batch
+    outs = bp.forward(x1, np.empty((4, 1)))
+    with pytest.raises(ValueError, match="fused SGD step needs the batch in Backprop.x_batch"):
+        bp.backward(outs, np.zeros((4, 1)), 0.1, descend=1.0)
