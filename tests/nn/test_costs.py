@@ -67,3 +67,17 @@ def test_activations_in_place() -> None:
     assert out is buf and buf.tolist() == [[0.0, 2.0]]
     soft = ACTIVATIONS["softmax"].fn(np.array([[1000.0, 1000.0]]))
     np.testing.assert_array_equal(soft, [[0.5, 0.5]])
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+def test_epoch_loss_over_row_blocks_is_the_mean_of_fn(name: str) -> None:
+    from app.nn.training import _METRIC_BLOCK_ELEMENTS, _mean_cost
+
+    rng = np.random.default_rng(5)
+    n = 3 * _METRIC_BLOCK_ELEMENTS // 4 + 5  # four blocks of 4 columns, the last one short
+    a = rng.random((n, 4))
+    a /= a.sum(axis=1, keepdims=True)  # rows of a softmax, valid for every cost
+    y = np.eye(4)[rng.integers(0, 4, n)]
+    cost = COSTS[name]
+    assert _mean_cost(cost, a, y) == pytest.approx(float(cost.fn(a, y).mean()), rel=1e-13)
+    np.testing.assert_array_equal(cost.terms(a, y).sum(axis=1), cost.fn(a, y))
