@@ -19,5 +19,5 @@ def test_benchmark_prints_a_row_per_contender(capsys: pytest.CaptureFixture[str]
                  "--reference-fraction", "0.1", "--skip", "sklearn", "torch"])
     rows = [line.split() for line in capsys.readouterr().out.splitlines()
             if line.startswith("float32")]
-    assert [row[2] for row in rows] == ["engine", "gemm", "per-sample*"]
+    assert [row[2] for row in rows] == ["engine", "gemm", "per-sample*", "engine-np"]
     assert rows[0][-2:] == ["1.00", rows[0][-1]]  # the engine against itself
