@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from sqlalchemy import Engine
 
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
@@ -31,6 +33,22 @@ trains it with NumPy backpropagation; read the loss curve, the weights and predi
 """
 
 
+async def _connections_returned(engine: Engine, timeout: float = 5.0) -> None:
+    """Wait (up to ``timeout``) until no pooled connection is checked out.
+
+    At shutdown uvicorn cancels the requests still open (an event stream) without
+    waiting for a database read already running in a worker thread; a connection that
+    thread returns after ``dispose()`` went back to the discarded pool and was never
+    closed (PostgreSQL tests saw psycopg's "deleted while still open" warning).
+    """
+    checked_out = getattr(engine.pool, "checkedout", None)
+    if checked_out is None:
+        return
+    with anyio.move_on_after(timeout):
+        while checked_out() > 0:
+            await anyio.sleep(0.02)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. ``settings`` defaults to the environment's (``BACKPROP_*``)."""
     settings = settings or get_settings()
@@ -43,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await _connections_returned(engine)
             engine.dispose()
 
     app = FastAPIOffline(
