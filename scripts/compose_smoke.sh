@@ -115,6 +115,11 @@ up
 say "healthy: $(client health)"
 MIGRATIONS=$("${COMPOSE[@]}" logs --no-color api | grep -c "database at head" || true)
 [ "$MIGRATIONS" = 1 ] || fail "expected the api to migrate once, saw $MIGRATIONS 'database at head'"
+# The engine's fused SGD step calls the OpenBLAS inside NumPy's wheel; an image that lost
+# it (a slimmed venv, another NumPy build) would train correctly but slower: say so here.
+"${COMPOSE[@]}" exec -T worker python -c "from app.nn import blas; assert blas.direct()" ||
+  fail "the worker image's engine cannot call NumPy's BLAS directly (app/nn/blas.py)"
+say "worker engine calls NumPy's OpenBLAS directly"
 
 # ---- 3. one job over HTTP -------------------------------------------------------
 FIRST=$(client train-one)
