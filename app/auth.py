@@ -233,8 +233,13 @@ def install_auth(app: Any, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["*"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key",
-                           "Last-Event-ID"],  # fmt: skip
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+            ],  # fmt: skip
         )
 
 

@@ -39,10 +39,12 @@ from __future__ import annotations
 import os
 import sys
 
-if __name__ == "__main__" and any(k in os.environ for k in ("OPENBLAS_CORETYPE",
-                                                            "OPENBLAS_L2_SIZE")):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+if __name__ == "__main__" and any(
+    k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+):
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+    }
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 import argparse  # noqa: E402
@@ -84,10 +86,12 @@ def run_engine(x: np.ndarray, y: np.ndarray, batch: int, dtype: str) -> float:
     The clock starts at the first ``should_stop`` call (after the first mini-batch) and
     stops in ``on_epoch_end``; the time is scaled by n_batches / (n_batches - 1).
     """
-    spec = NetworkSpec(sizes=SIZES, hidden_activation="sigmoid", output_activation="sigmoid",
-                       cost="cross_entropy")
-    cfg = TrainingConfig(epochs=1, batch_size=batch, learning_rate=LEARNING_RATE, dtype=dtype,
-                         seed=1)
+    spec = NetworkSpec(
+        sizes=SIZES, hidden_activation="sigmoid", output_activation="sigmoid", cost="cross_entropy"
+    )
+    cfg = TrainingConfig(
+        epochs=1, batch_size=batch, learning_rate=LEARNING_RATE, dtype=dtype, seed=1
+    )
     marks: list[float] = []
 
     def first_batch_done() -> bool:
@@ -95,8 +99,14 @@ def run_engine(x: np.ndarray, y: np.ndarray, batch: int, dtype: str) -> float:
             marks.append(clock())
         return False
 
-    train(spec, cfg, x, y, should_stop=first_batch_done,
-          on_epoch_end=lambda metrics, state: marks.append(clock()))
+    train(
+        spec,
+        cfg,
+        x,
+        y,
+        should_stop=first_batch_done,
+        on_epoch_end=lambda metrics, state: marks.append(clock()),
+    )
     n_batches = -(-len(x) // batch)
     return (marks[1] - marks[0]) * n_batches / (n_batches - 1)
 
@@ -111,13 +121,14 @@ def run_engine_matmul(x: np.ndarray, y: np.ndarray, batch: int, dtype: str) -> f
         blas.set_direct(True)
 
 
-def run_per_sample(x: np.ndarray, y: np.ndarray, batch: int, dtype: str,
-                   fraction: float) -> float:
+def run_per_sample(x: np.ndarray, y: np.ndarray, batch: int, dtype: str, fraction: float) -> float:
     """Nielsen's network.py inner loop (column vectors, one sample at a time)."""
     n = max(batch, int(len(x) * fraction) // batch * batch)
     rng = np.random.default_rng(1)
-    ws = [(rng.standard_normal((o, i)) / np.sqrt(i)).astype(dtype)
-          for i, o in zip(SIZES[:-1], SIZES[1:], strict=True)]
+    ws = [
+        (rng.standard_normal((o, i)) / np.sqrt(i)).astype(dtype)
+        for i, o in zip(SIZES[:-1], SIZES[1:], strict=True)
+    ]
     bs = [rng.standard_normal((o, 1)).astype(dtype) for o in SIZES[1:]]
     xs = [c.reshape(-1, 1) for c in x[:n].astype(dtype)]
     ys = [c.reshape(-1, 1) for c in y[:n].astype(dtype)]
@@ -131,7 +142,7 @@ def run_per_sample(x: np.ndarray, y: np.ndarray, batch: int, dtype: str,
         for k in range(0, n, batch):
             nabla_w = [np.zeros(w.shape, dtype=dtype) for w in ws]
             nabla_b = [np.zeros(b.shape, dtype=dtype) for b in bs]
-            for i in order[k:k + batch]:
+            for i in order[k : k + batch]:
                 activation, activations = xs[i], [xs[i]]
                 for w, b in zip(ws, bs, strict=True):
                     activation = sigmoid(w @ activation + b)
@@ -144,7 +155,7 @@ def run_per_sample(x: np.ndarray, y: np.ndarray, batch: int, dtype: str,
                     delta = (ws[-layer + 1].T @ delta) * sp
                     nabla_b[-layer] += delta
                     nabla_w[-layer] += delta @ activations[-layer - 1].T
-            m = len(order[k:k + batch])
+            m = len(order[k : k + batch])
             ws = [w - (LEARNING_RATE / m) * nw for w, nw in zip(ws, nabla_w, strict=True)]
             bs = [b - (LEARNING_RATE / m) * nb for b, nb in zip(bs, nabla_b, strict=True)]
     return (clock() - start) * len(x) / n
@@ -167,10 +178,19 @@ def run_sklearn(x: np.ndarray, labels: np.ndarray, batch: int, dtype: str) -> fl
             marks.append(clock())
             return super()._backprop(*args, **kwargs)  # type: ignore[misc]
 
-    clf = TimedMLP(hidden_layer_sizes=(SIZES[1],), activation="logistic", solver="sgd",
-                   batch_size=batch, learning_rate_init=LEARNING_RATE, momentum=0.0,
-                   nesterovs_momentum=False, alpha=0.0, max_iter=1, shuffle=True,
-                   random_state=1)
+    clf = TimedMLP(
+        hidden_layer_sizes=(SIZES[1],),
+        activation="logistic",
+        solver="sgd",
+        batch_size=batch,
+        learning_rate_init=LEARNING_RATE,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        max_iter=1,
+        shuffle=True,
+        random_state=1,
+    )
     xd = x.astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -185,8 +205,9 @@ def run_torch(x: np.ndarray, y: np.ndarray, batch: int, dtype: str, threads: int
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     tdt = getattr(torch, dtype)
-    model = torch.nn.Sequential(torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.Sigmoid(),
-                                torch.nn.Linear(SIZES[1], SIZES[2])).to(tdt)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.Sigmoid(), torch.nn.Linear(SIZES[1], SIZES[2])
+    ).to(tdt)
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="sum")  # Σ over outputs and samples
     opt = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     xt, yt = torch.from_numpy(x.astype(dtype)), torch.from_numpy(y.astype(dtype))
@@ -194,7 +215,7 @@ def run_torch(x: np.ndarray, y: np.ndarray, batch: int, dtype: str, threads: int
     start = clock()
     perm = torch.randperm(n)
     for k in range(0, n, batch):
-        idx = perm[k:k + batch]
+        idx = perm[k : k + batch]
         xb, yb = xt[idx], yt[idx]
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(xb), yb) / len(idx)  # mean over samples of C_x
@@ -218,7 +239,7 @@ def run_floor(x: np.ndarray, batch: int, dtype: str) -> float:
     n = len(xd)
     start = clock()
     for k in range(0, n, batch):
-        xb = xd[k:k + batch]
+        xb = xd[k : k + batch]
         m = len(xb)
         hb, d1b, d2b = h[:m], d1[:m], d2[:m]
         matmul(xb, w1, out=hb)
@@ -253,14 +274,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[10, 64, 256])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--reference-fraction", type=float, default=0.05,
-                        help="share of the epoch the per-sample loop runs (extrapolated)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="BLAS and torch threads (default: what the BLAS uses)")
-    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
-                        help="cpu: this process's CPU time (for --threads 1 on a busy machine)")
-    parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["engine-np", "per-sample", "sklearn", "torch"])
+    parser.add_argument(
+        "--reference-fraction",
+        type=float,
+        default=0.05,
+        help="share of the epoch the per-sample loop runs (extrapolated)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS and torch threads (default: what the BLAS uses)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="cpu: this process's CPU time (for --threads 1 on a busy machine)",
+    )
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["engine-np", "per-sample", "sklearn", "torch"]
+    )
     args = parser.parse_args(argv)
 
     global CLOCK
@@ -272,8 +306,10 @@ def main(argv: list[str] | None = None) -> None:
         threadpool_limits(args.threads, user_api="blas")
     blas, threads = blas_info()
     print(f"BLAS: {blas}")
-    print(f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset; "
-          f"load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"numpy {np.__version__}; {os.cpu_count()} CPUs; OPENBLAS_CORETYPE/L2_SIZE unset; "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     torch_version = None
     if "torch" not in args.skip:
         try:
@@ -285,16 +321,22 @@ def main(argv: list[str] | None = None) -> None:
     try:
         import sklearn
 
-        print(f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not run'} "
-              f"({threads} threads)")
+        print(
+            f"scikit-learn {sklearn.__version__}; torch {torch_version or 'not run'} "
+            f"({threads} threads)"
+        )
     except ImportError:
         args.skip.append("sklearn")
     x, y, labels = make_data(args.samples)
-    print(f"784-100-10 sigmoid/sigmoid/cross_entropy, one epoch of {args.samples} samples, "
-          f"best of {args.repeat}, {args.clock} clock; * = per-sample loop on "
-          f"{args.reference_fraction:.0%} of the data, extrapolated\n")
-    header = (f"{'dtype':8} {'batch':>5}  {'contender':11} {'s/epoch':>9} {'samples/s':>11} "
-              f"{'vs engine':>9} {'vs floor':>8}")
+    print(
+        f"784-100-10 sigmoid/sigmoid/cross_entropy, one epoch of {args.samples} samples, "
+        f"best of {args.repeat}, {args.clock} clock; * = per-sample loop on "
+        f"{args.reference_fraction:.0%} of the data, extrapolated\n"
+    )
+    header = (
+        f"{'dtype':8} {'batch':>5}  {'contender':11} {'s/epoch':>9} {'samples/s':>11} "
+        f"{'vs engine':>9} {'vs floor':>8}"
+    )
     print(header)
     print("-" * len(header))
     for dtype in args.dtypes:
@@ -315,12 +357,16 @@ def main(argv: list[str] | None = None) -> None:
                     best[name] = min(best[name], fn(*fn_args))
             rows = list(best.items())
             if "per-sample" not in args.skip:
-                rows.insert(2, ("per-sample*", run_per_sample(x, y, batch, dtype,
-                                                              args.reference_fraction)))
+                rows.insert(
+                    2, ("per-sample*", run_per_sample(x, y, batch, dtype, args.reference_fraction))
+                )
             engine_t, floor_t = rows[0][1], rows[1][1]
             for name, t in rows:
-                print(f"{dtype:8} {batch:>5}  {name:11} {t:>9.3f} {args.samples / t:>11,.0f} "
-                      f"{t / engine_t:>9.2f} {t / floor_t:>8.2f}", flush=True)
+                print(
+                    f"{dtype:8} {batch:>5}  {name:11} {t:>9.3f} {args.samples / t:>11,.0f} "
+                    f"{t / engine_t:>9.2f} {t / floor_t:>8.2f}",
+                    flush=True,
+                )
             print(flush=True)
 
 

@@ -50,13 +50,19 @@ def bench_render() -> None:
 
     print(f"import app.plots.render (matplotlib): {time.perf_counter() - start:.2f} s")
     for n in (30, 1000):
-        metrics = [{"epoch": e, "train_loss": 1 / e, "train_accuracy": 1 - 1 / (e + 1),
-                    "validation_loss": 1.1 / e, "validation_accuracy": 1 - 1.2 / (e + 1)}
-                   for e in range(1, n + 1)]
+        metrics = [
+            {
+                "epoch": e,
+                "train_loss": 1 / e,
+                "train_accuracy": 1 - 1 / (e + 1),
+                "validation_loss": 1.1 / e,
+                "validation_accuracy": 1 - 1.2 / (e + 1),
+            }
+            for e in range(1, n + 1)
+        ]
         for fmt in ("svg", "png"):
             med, best = cpu(lambda m=metrics, f=fmt: render.loss_plot(m, title="t", fmt=f))
-            print(f"loss.{fmt}, {n} epochs: median {med * 1000:.0f} ms CPU "
-                  f"(min {best * 1000:.0f})")
+            print(f"loss.{fmt}, {n} epochs: median {med * 1000:.0f} ms CPU (min {best * 1000:.0f})")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = (x[:, :1] * x[:, 1:] > 0).astype(float)
@@ -66,11 +72,20 @@ def bench_render() -> None:
         return 1 / (1 + np.exp(-np.tanh(p @ w).sum(axis=1, keepdims=True)))
 
     for res in (100, 400):
-        med, best = cpu(lambda r=res: render.decision_boundary_plot(
-            boundary_grid(forward, x, r), x, y, task="classification", classes=["0", "1"],
-            title="t"))
-        print(f"decision-boundary.png, {res}x{res} grid, 400 points: median "
-              f"{med * 1000:.0f} ms CPU (min {best * 1000:.0f})")
+        med, best = cpu(
+            lambda r=res: render.decision_boundary_plot(
+                boundary_grid(forward, x, r),
+                x,
+                y,
+                task="classification",
+                classes=["0", "1"],
+                title="t",
+            )
+        )
+        print(
+            f"decision-boundary.png, {res}x{res} grid, 400 points: median "
+            f"{med * 1000:.0f} ms CPU (min {best * 1000:.0f})"
+        )
 
 
 def bench_stream(tmp: Path) -> None:
@@ -84,8 +99,10 @@ def bench_stream(tmp: Path) -> None:
         ready = threading.Event()
 
         def read() -> None:
-            with httpx.Client(base_url=server.url, timeout=60) as client, connect_sse(
-                    client, "GET", f"/v1/jobs/{job['id']}/events") as source:
+            with (
+                httpx.Client(base_url=server.url, timeout=60) as client,
+                connect_sse(client, "GET", f"/v1/jobs/{job['id']}/events") as source,
+            ):
                 for sse in source.iter_sse():
                     if sse.event == "status":
                         ready.set()
@@ -104,29 +121,38 @@ def bench_stream(tmp: Path) -> None:
         driver.finish(lease)
         reader.join(30)
         lags = [arrived[e] - committed[e] for e in committed]
-        print(f"event latency (commit -> client), 60 epochs, poll 0.5 s: median "
-              f"{statistics.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms")
+        print(
+            f"event latency (commit -> client), 60 epochs, poll 0.5 s: median "
+            f"{statistics.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms"
+        )
 
         big = make_job(api, make_dataset(api), epochs=5000)
         lease = driver.claim()
         with driver.sessions() as session:
             from app import jobqueue
             from tests.live.conftest import metric_row
+
             for epoch in range(1, 5001):
                 jobqueue.record_epoch(session, lease, metric_row(epoch))
         driver.finish(lease)
         start = time.perf_counter()
-        with httpx.Client(base_url=server.url, timeout=60) as client, connect_sse(
-                client, "GET", f"/v1/jobs/{big['id']}/events") as source:
+        with (
+            httpx.Client(base_url=server.url, timeout=60) as client,
+            connect_sse(client, "GET", f"/v1/jobs/{big['id']}/events") as source,
+        ):
             count = sum(1 for sse in source.iter_sse() if sse.event == "metrics")
-        print(f"replay of a finished job: {count} metrics events in "
-              f"{time.perf_counter() - start:.2f} s")
+        print(
+            f"replay of a finished job: {count} metrics events in "
+            f"{time.perf_counter() - start:.2f} s"
+        )
         for path in ("/v1/jobs/{}/plots/loss.png", "/v1/jobs/{}/plots/loss.svg"):
             url = path.format(big["id"])
             api.get(url)
             med, best = timed(lambda u=url: api.get(u).raise_for_status())
-            print(f"GET {path.format('ID')}, 5000 epochs: median {med * 1000:.0f} ms wall "
-                  f"(min {best * 1000:.0f})")
+            print(
+                f"GET {path.format('ID')}, 5000 epochs: median {med * 1000:.0f} ms wall "
+                f"(min {best * 1000:.0f})"
+            )
     driver.close()
 
 

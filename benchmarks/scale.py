@@ -144,8 +144,11 @@ def workers_round(url: str, workers: int, jobs: int, tmp: Path) -> dict[str, Any
         with log.open("wb") as handle:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "worker"], cwd=ROOT, env=env,
-                    stdout=handle, stderr=subprocess.STDOUT,
+                    [sys.executable, "-m", "worker"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
                 )  # fmt: skip
             )
     engine = make_engine(Settings(database_url=url))
@@ -189,9 +192,9 @@ def workers_round(url: str, workers: int, jobs: int, tmp: Path) -> dict[str, Any
         "bad_curves": sum(per_job.get(r.id, 0) != EPOCHS for r in rows),
         "seconds": span,
         "jobs_per_s": len(rows) / span if span > 0 else float("inf"),
-        "busy_workers": len({
-            log for log in logs if re.search(r"job \w+: claimed", log.read_text())
-        }),  # fmt: skip
+        "busy_workers": len(
+            {log for log in logs if re.search(r"job \w+: claimed", log.read_text())}
+        ),  # fmt: skip
         "exit_codes": [p.returncode for p in procs],
     }
 

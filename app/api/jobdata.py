@@ -22,8 +22,15 @@ from app.errors import Conflict, NotFound
 
 STATUSES = frozenset(s.value for s in JobStatus)
 FINISHED = frozenset(FINISHED_STATUSES)
-METRIC_KEYS = ("epoch", "train_loss", "train_accuracy", "validation_loss",
-               "validation_accuracy", "learning_rate", "seconds")
+METRIC_KEYS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "validation_loss",
+    "validation_accuracy",
+    "learning_rate",
+    "seconds",
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,10 @@ def read_snapshot(app: FastAPI, job_id: str, after_epoch: int = 0) -> JobSnapsho
             return None
         document = job_out(session, job).model_dump(mode="json")
         rows = session.scalars(
-            select(Metric).where(Metric.job_id == job_id, Metric.epoch > after_epoch)
-            .order_by(Metric.epoch))
+            select(Metric)
+            .where(Metric.job_id == job_id, Metric.epoch > after_epoch)
+            .order_by(Metric.epoch)
+        )
         return JobSnapshot(job=document, metrics=[metric_item(r) for r in rows])
 
 
@@ -90,14 +99,19 @@ def read_boundary_inputs(app: FastAPI, job_id: str) -> BoundaryInputs:
             raise NotFound("job", job_id)
         dataset = None
         if job.dataset_id is not None:
-            dataset = session.get(Dataset, job.dataset_id,
-                                  options=[undefer(Dataset.inputs), undefer(Dataset.targets)])
+            dataset = session.get(
+                Dataset, job.dataset_id, options=[undefer(Dataset.inputs), undefer(Dataset.targets)]
+            )
         if dataset is None:
-            raise Conflict(f"job {job_id!r}: its dataset was deleted, so there is nothing "
-                           "to draw the boundary over")
+            raise Conflict(
+                f"job {job_id!r}: its dataset was deleted, so there is nothing "
+                "to draw the boundary over"
+            )
         if dataset.n_features != 2:
-            raise Conflict(f"a decision boundary needs a dataset with 2 input features; "
-                           f"dataset {dataset.id!r} has {dataset.n_features}")
+            raise Conflict(
+                f"a decision boundary needs a dataset with 2 input features; "
+                f"dataset {dataset.id!r} has {dataset.n_features}"
+            )
         return BoundaryInputs(
             job=job_out(session, job).model_dump(mode="json"),
             task=job.task,

@@ -80,13 +80,15 @@ def _error_from(response: httpx.Response) -> ApiError:
 class BackpropClient:
     """One method per REST call the CLI makes (DESIGN §3), over one httpx.Client."""
 
-    def __init__(self, base_url: str | None = None, *, transport: httpx.BaseTransport | None
-                 = None) -> None:
+    def __init__(
+        self, base_url: str | None = None, *, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base_url = (base_url or os.environ.get("BACKPROP_URL") or DEFAULT_URL).rstrip("/")
         key = os.environ.get("BACKPROP_API_KEY", "").strip()
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT, transport=transport,
-                                 headers=headers)
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=TIMEOUT, transport=transport, headers=headers
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -114,7 +116,6 @@ class BackpropClient:
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
-
 
     def upload_dataset(self, filename: str, content: bytes, form: dict[str, str]) -> Any:
         files = {"file": (filename, content, "application/octet-stream")}
@@ -160,8 +161,9 @@ class BackpropClient:
         Transport errors propagate as httpx errors: the caller decides to reconnect."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         timeout = httpx.Timeout(None, connect=5.0)  # quiet epochs are not an error
-        with connect_sse(self.http, "GET", f"/v1/jobs/{job_id}/events", headers=headers,
-                         timeout=timeout) as source:
+        with connect_sse(
+            self.http, "GET", f"/v1/jobs/{job_id}/events", headers=headers, timeout=timeout
+        ) as source:
             response = source.response
             if response.status_code == 204:
                 return

@@ -9,9 +9,15 @@ from app.cli.client import BackpropClient, CLIError, command
 from app.cli.output import print_json, print_table
 
 KINDS = ("xor", "circles", "moons", "spirals", "blobs", "sine")
-COLUMNS = (("id", "id"), ("name", "name"), ("samples", "n_samples"),
-           ("features", "n_features"), ("outputs", "n_outputs"), ("task", "task"),
-           ("created", "created_at"))
+COLUMNS = (
+    ("id", "id"),
+    ("name", "name"),
+    ("samples", "n_samples"),
+    ("features", "n_features"),
+    ("outputs", "n_outputs"),
+    ("task", "task"),
+    ("created", "created_at"),
+)
 
 
 @command
@@ -32,8 +38,7 @@ def upload(args: argparse.Namespace) -> int:
 
 @command
 def generate(args: argparse.Namespace) -> int:
-    body = {"kind": args.kind, "n_samples": args.n_samples, "noise": args.noise,
-            "seed": args.seed}
+    body = {"kind": args.kind, "n_samples": args.n_samples, "noise": args.noise, "seed": args.seed}
     if args.name:
         body["name"] = args.name
     with BackpropClient() as client:
@@ -58,8 +63,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="datasets_command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("upload", help="upload a CSV (with header) or .npz file")
-    p.add_argument("file", help="CSV file with a header row, or .npz with inputs and "
-                                "targets/labels")
+    p.add_argument(
+        "file", help="CSV file with a header row, or .npz with inputs and targets/labels"
+    )
     p.add_argument("--target", help="CSV target column(s), comma-separated (default: last)")
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")

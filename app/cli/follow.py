@@ -38,8 +38,12 @@ class FollowState:
 def describe(state: FollowState) -> str:
     """One line: epoch, losses and accuracies of the latest epoch."""
     parts = [f"epoch {state.epoch}/{state.epochs}"]
-    for key, label in (("train_loss", "loss"), ("train_accuracy", "accuracy"),
-                       ("validation_loss", "val loss"), ("validation_accuracy", "val accuracy")):
+    for key, label in (
+        ("train_loss", "loss"),
+        ("train_accuracy", "accuracy"),
+        ("validation_loss", "val loss"),
+        ("validation_accuracy", "val accuracy"),
+    ):
         value = state.last.get(key)
         if value is not None:
             parts.append(f"{label} {value:.4f}")
@@ -68,23 +72,34 @@ class Display:
 
             self.progress = Progress(
                 TextColumn("[bold]{task.fields[status]}[/]"),
-                TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                TextColumn("epoch"),
+                MofNCompleteColumn(),
+                BarColumn(),
                 TextColumn("{task.fields[metrics]}"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=False)
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=None, status="queued",
-                                               metrics="")
+            self.task = self.progress.add_task("train", total=None, status="queued", metrics="")
 
     def update(self, state: FollowState) -> None:
         if self.live:
             metrics = describe(state).partition(", ")[2]
-            self.progress.update(self.task, completed=state.epoch, total=state.epochs or None,
-                                 status=state.status, metrics=metrics)
+            self.progress.update(
+                self.task,
+                completed=state.epoch,
+                total=state.epochs or None,
+                status=state.status,
+                metrics=metrics,
+            )
             return
         step = max(1, state.epochs // 10)
-        if state.epoch and (state.epoch - self.printed_epoch >= step
-                            or state.epoch == state.epochs):
+        if state.epoch and (
+            state.epoch - self.printed_epoch >= step or state.epoch == state.epochs
+        ):
             self.printed_epoch = state.epoch
             print(f"{state.status} {describe(state)}", file=sys.stderr, flush=True)
 
@@ -139,13 +154,16 @@ def follow(client: BackpropClient, job_id: str) -> int:
             except httpx.TransportError as exc:
                 failures += 1
                 if failures > RECONNECTS:
-                    raise CLIError(f"lost the event stream of job {job_id} at "
-                                   f"{client.base_url}: {exc}") from exc
-                time.sleep(min(2.0 ** failures / 4, 5.0))
+                    raise CLIError(
+                        f"lost the event stream of job {job_id} at {client.base_url}: {exc}"
+                    ) from exc
+                time.sleep(min(2.0**failures / 4, 5.0))
     except KeyboardInterrupt:
         display.close()
-        print(f"stopped following; job {job_id} goes on "
-              f"(`backprop jobs cancel {job_id}` stops it)", file=sys.stderr)
+        print(
+            f"stopped following; job {job_id} goes on (`backprop jobs cancel {job_id}` stops it)",
+            file=sys.stderr,
+        )
         return 130
     display.close()
     summary = f"job {job_id} {state.status}: {describe(state)}"

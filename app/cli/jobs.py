@@ -15,9 +15,15 @@ from app.cli.follow import follow
 from app.cli.output import print_json, print_table
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-COLUMNS = (("id", "id"), ("status", "status"), ("epoch", "progress.epoch"),
-           ("of", "progress.epochs"), ("sizes", "network.sizes"), ("dataset", "dataset_id"),
-           ("created", "created_at"))
+COLUMNS = (
+    ("id", "id"),
+    ("status", "status"),
+    ("epoch", "progress.epoch"),
+    ("of", "progress.epochs"),
+    ("sizes", "network.sizes"),
+    ("dataset", "dataset_id"),
+    ("created", "created_at"),
+)
 
 
 @command
@@ -46,8 +52,10 @@ def cancel(args: argparse.Namespace) -> int:
     with BackpropClient() as client:
         client.cancel_job(args.id)
         job = client.get_job(args.id)
-    print(f"job {args.id}: {job['status']}"
-          + (" (cancel requested)" if job["status"] == "running" else ""))
+    print(
+        f"job {args.id}: {job['status']}"
+        + (" (cancel requested)" if job["status"] == "running" else "")
+    )
     return 0
 
 
@@ -120,10 +128,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--json", action="store_true", help="print the JSON documents")
     p.set_defaults(func=list_)
-    for name, func, help_ in (("show", show, "one job as JSON"),
-                              ("cancel", cancel, "cancel a queued or running job"),
-                              ("delete", delete, "delete a job (cancels it if running)"),
-                              ("follow", follow_, "progress bar until the job ends")):
+    for name, func, help_ in (
+        ("show", show, "one job as JSON"),
+        ("cancel", cancel, "cancel a queued or running job"),
+        ("delete", delete, "delete a job (cancels it if running)"),
+        ("follow", follow_, "progress bar until the job ends"),
+    ):
         p = sub.add_parser(name, help=help_)
         p.add_argument("id", help="job id")
         if name == "show":
@@ -134,8 +144,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_weights(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("weights", help="download a job's trained weights")
     p.add_argument("id", help="job id")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write here (.npz: binary); default: JSON on stdout")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write here (.npz: binary); default: JSON on stdout"
+    )
     p.add_argument("--format", choices=("json", "npz"), help="default: from the file suffix")
     p.set_defaults(func=weights)
 
@@ -143,6 +154,10 @@ def register_weights(subparsers: argparse._SubParsersAction) -> None:
 def register_predict(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="run a trained network on inputs")
     p.add_argument("id", help="job id")
-    p.add_argument("--inputs", required=True, metavar="FILE",
-                   help='JSON ([[...]] or {"inputs": [[...]]}) or CSV; - for stdin')
+    p.add_argument(
+        "--inputs",
+        required=True,
+        metavar="FILE",
+        help='JSON ([[...]] or {"inputs": [[...]]}) or CSV; - for stdin',
+    )
     p.set_defaults(func=predict)

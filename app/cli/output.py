@@ -25,6 +25,7 @@ def cell(value: Any) -> str:
 
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
     """`columns` = (header, key) pairs; keys may be dotted ("progress.epoch")."""
+
     def get(row: dict[str, Any], key: str) -> Any:
         value: Any = row
         for part in key.split("."):

@@ -14,10 +14,14 @@ from app.cli.output import print_json
 # (flag, section, key, type, help); only flags given on the command line are sent, so
 # the API's defaults apply to the rest (and override the same key from --spec).
 OPTIONS: tuple[tuple[str, str, str, Any, str], ...] = (
-    ("--hidden-activation", "network", "hidden_activation", str,
-     "sigmoid, tanh, relu, identity"),
-    ("--output-activation", "network", "output_activation", str,
-     "sigmoid, tanh, relu, identity, softmax"),
+    ("--hidden-activation", "network", "hidden_activation", str, "sigmoid, tanh, relu, identity"),
+    (
+        "--output-activation",
+        "network",
+        "output_activation",
+        str,
+        "sigmoid, tanh, relu, identity, softmax",
+    ),
     ("--cost", "network", "cost", str, "quadratic, cross_entropy, log_likelihood"),
     ("--init", "network", "init", str, "default, large, xavier, he"),
     ("--epochs", "training", "epochs", int, "passes over the training data"),
@@ -26,8 +30,13 @@ OPTIONS: tuple[tuple[str, str, str, Any, str], ...] = (
     ("--l2", "training", "l2", float, "L2 strength λ"),
     ("--optimizer", "training", "optimizer", str, "sgd, momentum, adam"),
     ("--momentum", "training", "momentum", float, "μ for the momentum optimizer"),
-    ("--validation-fraction", "training", "validation_fraction", float,
-     "share of samples held out for validation"),
+    (
+        "--validation-fraction",
+        "training",
+        "validation_fraction",
+        float,
+        "share of samples held out for validation",
+    ),
     ("--seed", "training", "seed", int, "random seed (init, shuffling, split)"),
     ("--dtype", "training", "dtype", str, "float32 or float64"),
 )
@@ -38,7 +47,8 @@ def parse_sizes(text: str) -> list[int]:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"--sizes takes comma-separated integers like 2,8,1, got {text!r}") from None
+            f"--sizes takes comma-separated integers like 2,8,1, got {text!r}"
+        ) from None
     if len(sizes) < 2:
         raise argparse.ArgumentTypeError(f"--sizes needs at least 2 layers, got {text!r}")
     return sizes
@@ -94,17 +104,22 @@ def train(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="submit a training job",
+        "train",
+        help="submit a training job",
         description="Submit a job from flags (--dataset, --sizes, ...) or a JobCreate JSON "
-                    "file (--spec); flags override the file. With --follow, show a live "
-                    "progress bar and exit 0 if the job succeeded, 3 failed, 4 cancelled.")
+        "file (--spec); flags override the file. With --follow, show a live "
+        "progress bar and exit 0 if the job succeeded, 3 failed, 4 cancelled.",
+    )
     p.add_argument("--spec", metavar="FILE", help="JobCreate JSON (DESIGN §3)")
     p.add_argument("--dataset", metavar="ID", help="dataset id")
     p.add_argument("--sizes", type=parse_sizes, help="layer sizes, e.g. 2,8,1")
     for flag, _, _, type_, help_ in OPTIONS:
         p.add_argument(flag, type=type_, help=help_)
     p.add_argument("--no-shuffle", action="store_true", help="keep the sample order")
-    p.add_argument("--initial-weights", metavar="FILE",
-                   help="warm start from a weights JSON (as `backprop weights` writes)")
+    p.add_argument(
+        "--initial-weights",
+        metavar="FILE",
+        help="warm start from a weights JSON (as `backprop weights` writes)",
+    )
     p.add_argument("--follow", action="store_true", help="watch the job until it ends")
     p.set_defaults(func=train)

@@ -92,9 +92,10 @@ class Backprop:
         delta_out = self.d_buf[-1][:m]
         inputs_t = [self.x_batch[:m].T, *(h[3] for h in hidden)]
         deltas = [*(h[5] for h in hidden), delta_out]
-        descend = [gemm_plan(p, x_t, d, alpha=-1.0, beta=1.0, scratch=g)
-                   for p, x_t, d, g in zip(self.params, inputs_t, deltas, self.grads,
-                                           strict=True)]
+        descend = [
+            gemm_plan(p, x_t, d, alpha=-1.0, beta=1.0, scratch=g)
+            for p, x_t, d, g in zip(self.params, inputs_t, deltas, self.grads, strict=True)
+        ]
         views: Views = (hidden, delta_out, self.t_buf[-1][:m], descend)
         self._cache[m] = views
         return views
@@ -117,8 +118,9 @@ class Backprop:
         outs.append(out)
         return outs
 
-    def backward(self, outs: list[Array], y: Array, scale: float = 1.0, *,
-                 descend: float | None = None) -> None:
+    def backward(
+        self, outs: list[Array], y: Array, scale: float = 1.0, *, descend: float | None = None
+    ) -> None:
         """Fill ``grads`` with ``scale`` times the gradient sums over the batch.
 
         With ``descend`` (a factor for the weight rows, 1.0 for none), do the SGD step

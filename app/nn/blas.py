@@ -36,7 +36,9 @@ _INT = ctypes.c_int64  # the "64_" symbols are ILP64
 #: The gemm symbols of NumPy's bundled OpenBLAS builds, newest naming first.
 _SYMBOLS = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ("cblas_sgemm64_", "cblas_dgemm64_"))
 _SCALARS: dict[np.dtype, type[ctypes.c_float] | type[ctypes.c_double]] = {
-    np.dtype(np.float32): ctypes.c_float, np.dtype(np.float64): ctypes.c_double}
+    np.dtype(np.float32): ctypes.c_float,
+    np.dtype(np.float64): ctypes.c_double,
+}
 
 
 def _numpy_blas_libraries() -> list[Path]:
@@ -98,17 +100,31 @@ def _layout(x: Array) -> tuple[int, int] | None:
     return None
 
 
-def _blas_plan(fn: Callable[..., None], c: Array, a: Array, b: Array, alpha: float,
-               beta: float) -> Plan:
+def _blas_plan(
+    fn: Callable[..., None], c: Array, a: Array, b: Array, alpha: float, beta: float
+) -> Plan:
     la, lb = _layout(a), _layout(b)
     if la is None or lb is None:
         raise ValueError("operands not in a BLAS layout")
     (m, k), n = a.shape, b.shape[1]
     enum, i64, ptr, scalar = ctypes.c_int, _INT, ctypes.c_void_p, _SCALARS[c.dtype]
-    plan = partial(fn, enum(_ROW_MAJOR), enum(la[0]), enum(lb[0]), i64(m), i64(n), i64(k),
-                   scalar(alpha), ptr(a.ctypes.data), i64(la[1]), ptr(b.ctypes.data),
-                   i64(lb[1]), scalar(beta), ptr(c.ctypes.data),
-                   i64(c.strides[0] // c.itemsize))
+    plan = partial(
+        fn,
+        enum(_ROW_MAJOR),
+        enum(la[0]),
+        enum(lb[0]),
+        i64(m),
+        i64(n),
+        i64(k),
+        scalar(alpha),
+        ptr(a.ctypes.data),
+        i64(la[1]),
+        ptr(b.ctypes.data),
+        i64(lb[1]),
+        scalar(beta),
+        ptr(c.ctypes.data),
+        i64(c.strides[0] // c.itemsize),
+    )
     plan.arrays = (a, b, c)  # type: ignore[attr-defined]  # the memory it points into
     return plan
 
@@ -127,8 +143,15 @@ def set_direct(enabled: bool) -> None:
     _GEMM = _load() if enabled else {}
 
 
-def gemm_plan(c: Array, a: Array, b: Array, *, alpha: float = 1.0, beta: float = 0.0,
-              scratch: Array | None = None) -> Plan:
+def gemm_plan(
+    c: Array,
+    a: Array,
+    b: Array,
+    *,
+    alpha: float = 1.0,
+    beta: float = 0.0,
+    scratch: Array | None = None,
+) -> Plan:
     """A callable that does ``c ← alpha·(a @ b) + beta·c`` in place.
 
     ``a`` and ``b`` may be transposed or sliced views; ``c`` must be writable and must not
@@ -136,27 +159,40 @@ def gemm_plan(c: Array, a: Array, b: Array, *, alpha: float = 1.0, beta: float =
     the plan is made (a buffer replaced later is not seen). ``scratch`` (shaped like
     ``c``) is what the NumPy fallback writes ``a @ b`` into when ``beta != 0``.
     """
-    if a.ndim != 2 or b.ndim != 2 or c.shape != (a.shape[0], b.shape[1]) \
-            or a.shape[1] != b.shape[0]:
+    if (
+        a.ndim != 2
+        or b.ndim != 2
+        or c.shape != (a.shape[0], b.shape[1])
+        or a.shape[1] != b.shape[0]
+    ):
         raise ValueError(f"gemm shapes do not fit: {a.shape} @ {b.shape} -> {c.shape}")
     fn = _GEMM.get(c.dtype)
-    usable = (fn is not None and a.dtype == b.dtype == c.dtype and c.flags.writeable
-              and c.strides[1] == c.itemsize and min(c.shape) > 0
-              and _layout(a) is not None and _layout(b) is not None
-              and all(x.flags.aligned for x in (a, b, c)))
+    usable = (
+        fn is not None
+        and a.dtype == b.dtype == c.dtype
+        and c.flags.writeable
+        and c.strides[1] == c.itemsize
+        and min(c.shape) > 0
+        and _layout(a) is not None
+        and _layout(b) is not None
+        and all(x.flags.aligned for x in (a, b, c))
+    )
     if usable and fn is not None:
         return _blas_plan(fn, c, a, b, alpha, beta)
     return _numpy_plan(c, a, b, alpha, beta, scratch)
 
 
-def _numpy_plan(c: Array, a: Array, b: Array, alpha: float, beta: float,
-                scratch: Array | None) -> Plan:
+def _numpy_plan(
+    c: Array, a: Array, b: Array, alpha: float, beta: float, scratch: Array | None
+) -> Plan:
     matmul = np.matmul
     if beta == 0.0:
+
         def run() -> None:
             matmul(a, b, out=c)
             if alpha != 1.0:
                 np.multiply(c, alpha, out=c)
+
         return run
     tmp = np.empty_like(c) if scratch is None else scratch
 
@@ -171,4 +207,5 @@ def _numpy_plan(c: Array, a: Array, b: Array, alpha: float, beta: float,
         else:
             np.multiply(tmp, alpha, out=tmp)
             np.add(c, tmp, out=c)
+
     return run_accumulate

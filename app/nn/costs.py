@@ -55,8 +55,9 @@ class Cost:
         """∇_a C_x, shape (m, n_L)."""
         raise NotImplementedError
 
-    def delta(self, z: Array | None, a: Array, y: Array,
-              activation: Activation | None = None) -> Array:
+    def delta(
+        self, z: Array | None, a: Array, y: Array, activation: Activation | None = None
+    ) -> Array:
         """Output error δ_L = ∂C_x/∂z_L (``z`` unused: σ' is computed from ``a``).
 
         ``activation`` is the output layer's; None means this cost's canonical one.

@@ -83,7 +83,9 @@ def backprop_trace(net: Network, x: ArrayLike, y: ArrayLike) -> Trace:
         total = float(np.mean(cost.fn(a_list[-1], y)))
     layers = [
         LayerTrace(
-            z=z_list[i], activation=a_list[i + 1], delta=deltas[i],
+            z=z_list[i],
+            activation=a_list[i + 1],
+            delta=deltas[i],
             grad_weights=deltas[i].T @ a_list[i] / m,  # mean of δ_l a_{l-1}ᵀ
             grad_biases=deltas[i].mean(axis=0),
             activation_name=net.activations[i],
@@ -93,8 +95,7 @@ def backprop_trace(net: Network, x: ArrayLike, y: ArrayLike) -> Trace:
     return Trace(cost=total, layers=layers)
 
 
-def gradient_check(net: Network, x: ArrayLike, y: ArrayLike, eps: float = 1e-6
-                   ) -> list[LayerCheck]:
+def gradient_check(net: Network, x: ArrayLike, y: ArrayLike, eps: float = 1e-6) -> list[LayerCheck]:
     """Compare backprop's gradients with central finite differences, in float64.
 
     Each parameter θ is nudged to θ ± eps and ``(C(θ+eps) − C(θ−eps)) / 2eps`` is
@@ -108,11 +109,14 @@ def gradient_check(net: Network, x: ArrayLike, y: ArrayLike, eps: float = 1e-6
     for i, layer in enumerate(trace.layers):
         num_w = _numeric(net64, net64.wt[i], x, y, eps).T
         num_b = _numeric(net64, net64.biases[i], x, y, eps)
-        checks.append(LayerCheck(
-            max_rel_error_weights=relative_error(num_w, layer.grad_weights),
-            max_rel_error_biases=relative_error(num_b, layer.grad_biases),
-            numeric_weights=num_w, numeric_biases=num_b,
-        ))
+        checks.append(
+            LayerCheck(
+                max_rel_error_weights=relative_error(num_w, layer.grad_weights),
+                max_rel_error_biases=relative_error(num_b, layer.grad_biases),
+                numeric_weights=num_w,
+                numeric_biases=num_b,
+            )
+        )
     return checks
 
 
@@ -139,8 +143,9 @@ def relative_error(a: ArrayLike, b: ArrayLike) -> float:
     return float(np.max(np.abs(a - b) / denom))
 
 
-def sgd_step(net: Network, trace: Trace, learning_rate: float, l2: float = 0.0,
-             n: int | None = None) -> Network:
+def sgd_step(
+    net: Network, trace: Trace, learning_rate: float, l2: float = 0.0, n: int | None = None
+) -> Network:
     """One gradient-descent step of DESIGN §1 from a trace; returns a new network.
 
     ``W ← (1 − ηλ/n) W − η ∂C/∂W`` and ``b ← b − η ∂C/∂b`` with the trace's batch-mean
@@ -150,8 +155,10 @@ def sgd_step(net: Network, trace: Trace, learning_rate: float, l2: float = 0.0,
     n = m if n is None else n
     shrink = 1.0 - learning_rate * l2 / n
     layers = [
-        {"weights": shrink * w - learning_rate * lt.grad_weights,
-         "biases": b - learning_rate * lt.grad_biases}
+        {
+            "weights": shrink * w - learning_rate * lt.grad_weights,
+            "biases": b - learning_rate * lt.grad_biases,
+        }
         for w, b, lt in zip(net.weights, net.biases, trace.layers, strict=True)
     ]
     return Network.from_layers(net.spec, layers, net.dtype)

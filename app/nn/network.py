@@ -39,8 +39,7 @@ class Network:
     :meth:`from_npz`.
     """
 
-    def __init__(self, spec: NetworkSpec, wt: list[Array], biases: list[Array],
-                 dtype: str) -> None:
+    def __init__(self, spec: NetworkSpec, wt: list[Array], biases: list[Array], dtype: str) -> None:
         self.spec = spec
         self.sizes: list[int] = list(spec.sizes)
         self.activations: list[str] = spec.layer_activations
@@ -50,8 +49,9 @@ class Network:
         #: the last row, so a batch with a column of ones appended goes through a layer in
         #: one matrix product, and its gradient (weights and biases) is one product too.
         self.params: list[Array] = [
-            np.ascontiguousarray(np.vstack([np.asarray(w), np.asarray(b).reshape(1, -1)]),
-                                 dtype=dtype)
+            np.ascontiguousarray(
+                np.vstack([np.asarray(w), np.asarray(b).reshape(1, -1)]), dtype=dtype
+            )
             for w, b in zip(wt, biases, strict=True)
         ]
 
@@ -81,8 +81,14 @@ class Network:
         return cls(spec, wt, bs, dtype)
 
     @classmethod
-    def from_layers(cls, spec: NetworkSpec, layers: Sequence[dict[str, Any]],
-                    dtype: str = "float64", *, field: str = "initial_weights") -> Network:
+    def from_layers(
+        cls,
+        spec: NetworkSpec,
+        layers: Sequence[dict[str, Any]],
+        dtype: str = "float64",
+        *,
+        field: str = "initial_weights",
+    ) -> Network:
         """Weights given as the weights document's ``layers`` list (Nielsen orientation).
 
         Shape problems raise SpecError naming the layer, e.g.
@@ -153,16 +159,21 @@ class Network:
                 raise SpecError(f"file.weights_{i}", "is missing")
             layers.append({"weights": arrays[f"weights_{i}"], "biases": arrays[f"biases_{i}"]})
         dtype = str(arrays["weights_0"].dtype)
-        return cls.from_layers(spec, layers, dtype if dtype in DTYPES else "float64",
-                               field="file.layers")
+        return cls.from_layers(
+            spec, layers, dtype if dtype in DTYPES else "float64", field="file.layers"
+        )
 
     def copy(self) -> Network:
         return Network(self.spec, self.wt, self.biases, self.dtype)
 
     def astype(self, dtype: str) -> Network:
         _check_dtype(dtype)
-        return Network(self.spec, [w.astype(dtype) for w in self.wt],
-                       [b.astype(dtype) for b in self.biases], dtype)
+        return Network(
+            self.spec,
+            [w.astype(dtype) for w in self.wt],
+            [b.astype(dtype) for b in self.biases],
+            dtype,
+        )
 
     # ----------------------------------------------------------------- views
     @property
@@ -185,13 +196,14 @@ class Network:
         out = np.empty((x.shape[0], self.sizes[-1]), dtype=self.dtype)
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, x.shape[0], CHUNK_ROWS):
-                a = x[start:start + CHUNK_ROWS]
-                for w, b, act in zip(self.wt, self.biases, self.layer_activation_objects,
-                                     strict=True):
+                a = x[start : start + CHUNK_ROWS]
+                for w, b, act in zip(
+                    self.wt, self.biases, self.layer_activation_objects, strict=True
+                ):
                     z = a @ w
                     z += b
                     a = act.fn(z, out=z)
-                out[start:start + a.shape[0]] = a
+                out[start : start + a.shape[0]] = a
         return out
 
     def loss(self, x: ArrayLike, y: ArrayLike) -> float:
@@ -211,8 +223,11 @@ class Network:
         if x.ndim == 1:
             x = x.reshape(1, -1)
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
-            raise SpecError("inputs", f"expected rows of {self.sizes[0]} features, "
-                                      f"got shape {'x'.join(map(str, x.shape))}")
+            raise SpecError(
+                "inputs",
+                f"expected rows of {self.sizes[0]} features, "
+                f"got shape {'x'.join(map(str, x.shape))}",
+            )
         return np.ascontiguousarray(x)
 
     # ----------------------------------------------------------------- serialization
@@ -242,8 +257,10 @@ class Network:
         return buf.getvalue()
 
     def __repr__(self) -> str:
-        return (f"Network(sizes={self.sizes}, activations={self.activations}, "
-                f"cost={self.cost!r}, dtype={self.dtype!r})")
+        return (
+            f"Network(sizes={self.sizes}, activations={self.activations}, "
+            f"cost={self.cost!r}, dtype={self.dtype!r})"
+        )
 
 
 def predict_labels(outputs: ArrayLike) -> NDArray[np.int64]:
@@ -267,8 +284,11 @@ def _float_array(value: Any, field: str, shape: tuple[int, ...]) -> NDArray[np.f
     except (ValueError, TypeError):
         raise SpecError(field, "must be a (nested) list of numbers") from None
     if arr.shape != shape:
-        raise SpecError(field, f"expected {'x'.join(map(str, shape))}, "
-                               f"got {'x'.join(map(str, arr.shape)) or 'a scalar'}")
+        raise SpecError(
+            field,
+            f"expected {'x'.join(map(str, shape))}, "
+            f"got {'x'.join(map(str, arr.shape)) or 'a scalar'}",
+        )
     if not np.isfinite(arr).all():
         raise SpecError(field, "contains a non-finite number")
     return arr
@@ -279,17 +299,26 @@ def _spec_from_parts(sizes: Any, activations: list[Any], cost: Any) -> NetworkSp
         raise SpecError("sizes", "expected a list of layer sizes")
     sizes = list(sizes)
     if len(activations) != len(sizes) - 1:
-        raise SpecError("layers", f"expected {len(sizes) - 1} layers for sizes {sizes}, "
-                                  f"got {len(activations)}")
+        raise SpecError(
+            "layers", f"expected {len(sizes) - 1} layers for sizes {sizes}, got {len(activations)}"
+        )
     hidden = activations[0] if activations[0] in HIDDEN_ACTIVATIONS else "sigmoid"
     output = activations[-1] if activations[-1] in OUTPUT_ACTIVATIONS else "sigmoid"
-    spec = NetworkSpec(sizes=sizes, hidden_activation=hidden, output_activation=output,
-                       cost=cost, activations=list(activations))
+    spec = NetworkSpec(
+        sizes=sizes,
+        hidden_activation=hidden,
+        output_activation=output,
+        cost=cost,
+        activations=list(activations),
+    )
     try:
         spec.validate()
     except SpecError as exc:
         field = exc.field.removeprefix("network.")
-        field = field.replace("activations[", "layers[").replace("]", "].activation", 1) \
-            if field.startswith("activations[") else field
+        field = (
+            field.replace("activations[", "layers[").replace("]", "].activation", 1)
+            if field.startswith("activations[")
+            else field
+        )
         raise SpecError(field, exc.message) from None
     return spec

@@ -42,8 +42,15 @@ class Optimizer:
     #: can then apply it inside the gradient products (``Backprop.backward(descend=s)``).
     fused_in_backprop = False
 
-    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
-                 n: int = 1, **_: object) -> None:
+    def __init__(
+        self,
+        params: Sequence[Array],
+        *,
+        learning_rate: float,
+        l2: float = 0.0,
+        n: int = 1,
+        **_: object,
+    ) -> None:
         self.learning_rate = float(learning_rate)
         self.l2 = float(l2)
         self.n = int(n)
@@ -100,9 +107,17 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     name = "momentum"
 
-    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
-                 n: int = 1, momentum: float = 0.9, nesterov: bool = False,
-                 **kw: object) -> None:
+    def __init__(
+        self,
+        params: Sequence[Array],
+        *,
+        learning_rate: float,
+        l2: float = 0.0,
+        n: int = 1,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        **kw: object,
+    ) -> None:
         super().__init__(params, learning_rate=learning_rate, l2=l2, n=n)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
@@ -128,9 +143,18 @@ class Momentum(Optimizer):
 class Adam(Optimizer):
     name = "adam"
 
-    def __init__(self, params: Sequence[Array], *, learning_rate: float, l2: float = 0.0,
-                 n: int = 1, beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8,
-                 **kw: object) -> None:
+    def __init__(
+        self,
+        params: Sequence[Array],
+        *,
+        learning_rate: float,
+        l2: float = 0.0,
+        n: int = 1,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        epsilon: float = 1e-8,
+        **kw: object,
+    ) -> None:
         super().__init__(params, learning_rate=learning_rate, l2=l2, n=n)
         self.beta1, self.beta2, self.epsilon = float(beta1), float(beta2), float(epsilon)
         self.first = [np.zeros_like(p) for p in params]
@@ -144,8 +168,9 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         step = self.learning_rate / (1.0 - b1**t)
         root_bc2 = np.sqrt(1.0 - b2**t)
-        for p, g, mom, vel, tmp in zip(params, grad_sums, self.first, self.second,
-                                       self.scratch, strict=True):
+        for p, g, mom, vel, tmp in zip(
+            params, grad_sums, self.first, self.second, self.scratch, strict=True
+        ):
             g = self._mean_grad_with_l2(p, g, m)
             np.multiply(mom, b1, out=mom)
             mom += (1.0 - b1) * g  # m ← β1 m + (1 − β1) g

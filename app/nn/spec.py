@@ -118,8 +118,15 @@ class NetworkSpec:
         return spec
 
 
-def _number(field_: str, value: object, *, low: float | None = None, high: float | None = None,
-            low_open: bool = False, integer: bool = False) -> None:
+def _number(
+    field_: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    integer: bool = False,
+) -> None:
     kind = "an integer" if integer else "a number"
     if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
         raise SpecError(field_, f"must be {kind}, got {value!r}")
@@ -184,8 +191,9 @@ class TrainingConfig:
         _number(p + "epsilon", self.epsilon, low=0, low_open=True)
         _number(p + "validation_fraction", self.validation_fraction, low=0)
         if self.validation_fraction >= 1:
-            raise SpecError(p + "validation_fraction",
-                            f"must be < 1, got {self.validation_fraction!r}")
+            raise SpecError(
+                p + "validation_fraction", f"must be < 1, got {self.validation_fraction!r}"
+            )
         if not isinstance(self.shuffle, bool):
             raise SpecError(p + "shuffle", f"must be true or false, got {self.shuffle!r}")
         _number(p + "seed", self.seed, low=0, high=2**63 - 1, integer=True)
@@ -195,17 +203,20 @@ class TrainingConfig:
         _number(p + "lr_decay", self.lr_decay, low=0, high=1, low_open=True)
         _number(p + "lr_patience", self.lr_patience, low=1, integer=True)
         if self.early_stopping_patience is not None:
-            _number(p + "early_stopping_patience", self.early_stopping_patience, low=1,
-                    integer=True)
+            _number(
+                p + "early_stopping_patience", self.early_stopping_patience, low=1, integer=True
+            )
         _number(p + "early_stopping_min_delta", self.early_stopping_min_delta, low=0)
         if n_samples is not None:
             n_val, n_train = split_sizes(n_samples, self.validation_fraction)
             if n_val == 0 and self.validation_fraction > 0:
-                raise SpecError(p + "validation_fraction",
-                                f"leaves no validation sample out of {n_samples}")
+                raise SpecError(
+                    p + "validation_fraction", f"leaves no validation sample out of {n_samples}"
+                )
             if n_train < 1:
-                raise SpecError(p + "validation_fraction",
-                                f"leaves no training sample out of {n_samples}")
+                raise SpecError(
+                    p + "validation_fraction", f"leaves no training sample out of {n_samples}"
+                )
             if self.batch_size > n_train:
                 raise SpecError(
                     p + "batch_size",

@@ -134,13 +134,23 @@ class TrainState:
             raise SpecError("resume", f"not a readable checkpoint ({exc})") from None
         spec = NetworkSpec.from_dict(meta["spec"])
         n_layers = len(spec.sizes) - 1
-        net = Network(spec, [arrays[f"wt_{i}"] for i in range(n_layers)],
-                      [arrays[f"b_{i}"] for i in range(n_layers)], meta["dtype"])
+        net = Network(
+            spec,
+            [arrays[f"wt_{i}"] for i in range(n_layers)],
+            [arrays[f"b_{i}"] for i in range(n_layers)],
+            meta["dtype"],
+        )
         opt = {k.removeprefix("opt_"): v for k, v in arrays.items() if k.startswith("opt_")}
         return cls(
-            epoch=meta["epoch"], batch=meta["batch"], network=net, optimizer=opt,
-            rng_state=meta["rng_state"], learning_rate=meta["learning_rate"],
-            schedule=meta["schedule"], config=meta["config"], n_train=meta["n_train"],
+            epoch=meta["epoch"],
+            batch=meta["batch"],
+            network=net,
+            optimizer=opt,
+            rng_state=meta["rng_state"],
+            learning_rate=meta["learning_rate"],
+            schedule=meta["schedule"],
+            config=meta["config"],
+            n_train=meta["n_train"],
             partial_outputs=arrays.get("partial_outputs"),
         )
 
@@ -187,13 +197,18 @@ def _check_data(spec: NetworkSpec, inputs: ArrayLike, targets: ArrayLike) -> tup
     x = np.asarray(inputs)
     y = np.asarray(targets)
     if x.ndim != 2 or x.shape[1] != spec.sizes[0]:
-        raise SpecError("network.sizes", f"sizes[0] is {spec.sizes[0]} but the inputs have "
-                                         f"shape {'x'.join(map(str, x.shape))}")
+        raise SpecError(
+            "network.sizes",
+            f"sizes[0] is {spec.sizes[0]} but the inputs have shape {'x'.join(map(str, x.shape))}",
+        )
     if y.ndim == 1 and spec.sizes[-1] == 1:
         y = y.reshape(-1, 1)
     if y.ndim != 2 or y.shape[1] != spec.sizes[-1]:
-        raise SpecError("network.sizes", f"sizes[-1] is {spec.sizes[-1]} but the targets have "
-                                         f"shape {'x'.join(map(str, y.shape))}")
+        raise SpecError(
+            "network.sizes",
+            f"sizes[-1] is {spec.sizes[-1]} but the targets have "
+            f"shape {'x'.join(map(str, y.shape))}",
+        )
     if y.shape[0] != x.shape[0]:
         raise SpecError("targets", f"{y.shape[0]} target rows for {x.shape[0]} input rows")
     if x.shape[0] == 0:
@@ -206,9 +221,16 @@ def _check_data(spec: NetworkSpec, inputs: ArrayLike, targets: ArrayLike) -> tup
 class _Loop:
     """One call of :func:`train`: the data split, the network, optimizer and state."""
 
-    def __init__(self, spec: NetworkSpec, config: TrainingConfig, x: Array, y: Array,
-                 task: Task, initial_weights: list[dict[str, Any]] | None,
-                 resume: TrainState | None) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        config: TrainingConfig,
+        x: Array,
+        y: Array,
+        task: Task,
+        initial_weights: list[dict[str, Any]] | None,
+        resume: TrainState | None,
+    ) -> None:
         self.spec, self.config, self.task = spec, config, task
         dt = config.dtype
         n_val, n_train = split_sizes(x.shape[0], config.validation_fraction)
@@ -216,7 +238,8 @@ class _Loop:
         self.y_val: Array | None = None
         if n_val:
             split_rng = np.random.Generator(
-                np.random.PCG64(np.random.SeedSequence(config.seed).spawn(1)[0]))
+                np.random.PCG64(np.random.SeedSequence(config.seed).spawn(1)[0])
+            )
             order = split_rng.permutation(x.shape[0])
             val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
             self.x_val = np.ascontiguousarray(x[val_idx], dtype=dt)
@@ -231,8 +254,9 @@ class _Loop:
         # costs about as much per row as the epoch's shuffle).
         classify = task == "classification"
         self.labels_train = predict_labels(self.y_train) if classify else None
-        self.labels_val = (predict_labels(self.y_val)
-                           if classify and self.y_val is not None else None)
+        self.labels_val = (
+            predict_labels(self.y_val) if classify and self.y_val is not None else None
+        )
         self.rng = np.random.Generator(np.random.PCG64(config.seed))
 
         if resume is not None:
@@ -244,14 +268,22 @@ class _Loop:
         self.params = self.net.params
         self.optimizer: Optimizer = OPTIMIZERS[config.optimizer](
             self.params,
-            learning_rate=config.learning_rate, l2=config.l2, n=n_train,
-            momentum=config.momentum, nesterov=config.nesterov,
-            beta1=config.beta1, beta2=config.beta2, epsilon=config.epsilon,
+            learning_rate=config.learning_rate,
+            l2=config.l2,
+            n=n_train,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            beta1=config.beta1,
+            beta2=config.beta2,
+            epsilon=config.epsilon,
         )
         self.epoch, self.batch = 0, 0
         self.base_lr = float(config.learning_rate)
         self.schedule: dict[str, float | int] = {
-            "plateau_best": math.inf, "plateau_wait": 0, "stop_best": math.inf, "stop_wait": 0,
+            "plateau_best": math.inf,
+            "plateau_wait": 0,
+            "stop_best": math.inf,
+            "stop_wait": 0,
         }
         self.partial: Array | None = None
         if resume is not None:
@@ -266,23 +298,31 @@ class _Loop:
 
     def _check_resume(self, state: TrainState) -> Network:
         if state.network.spec.to_dict() != self.spec.to_dict() and (
-                state.network.sizes != self.spec.sizes
-                or state.network.activations != self.spec.layer_activations
-                or state.network.cost != self.spec.cost):
+            state.network.sizes != self.spec.sizes
+            or state.network.activations != self.spec.layer_activations
+            or state.network.cost != self.spec.cost
+        ):
             raise SpecError("resume", "checkpoint was made for a different network spec")
         mine = self.config.to_dict()
         for key, value in state.config.items():
             if key not in _RESUMABLE_CHANGES and mine.get(key) != value:
-                raise SpecError("resume", f"checkpoint was made with training.{key}={value!r}, "
-                                          f"not {mine.get(key)!r}")
+                raise SpecError(
+                    "resume",
+                    f"checkpoint was made with training.{key}={value!r}, not {mine.get(key)!r}",
+                )
         if state.n_train != self.n_train:
-            raise SpecError("resume", f"checkpoint was made on {state.n_train} training "
-                                      f"samples, not {self.n_train}")
+            raise SpecError(
+                "resume",
+                f"checkpoint was made on {state.n_train} training samples, not {self.n_train}",
+            )
         return state.network.copy()
 
     # ------------------------------------------------------------------ the loop
-    def run(self, on_epoch_end: Callable[[EpochMetrics, TrainState], None] | None,
-            should_stop: Callable[[], bool] | None) -> TrainResult:
+    def run(
+        self,
+        on_epoch_end: Callable[[EpochMetrics, TrainState], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> TrainResult:
         cfg = self.config
         metrics: list[EpochMetrics] = []
         stopped_early = False
@@ -292,8 +332,7 @@ class _Loop:
             self.optimizer.learning_rate = lr
             started = time.perf_counter()
             epoch_rng_state = self.rng.bit_generator.state
-            perm = (self.rng.permutation(self.n_train) if cfg.shuffle
-                    else np.arange(self.n_train))
+            perm = self.rng.permutation(self.n_train) if cfg.shuffle else np.arange(self.n_train)
             y_epoch = np.take(self.y_train, perm, axis=0)  # 5x faster than y_train[perm]
             health_before = self._train_batches(perm, y_epoch, should_stop)
             if self.batch < self._n_batches():  # interrupted mid-epoch
@@ -315,8 +354,9 @@ class _Loop:
     def _n_batches(self) -> int:
         return -(-self.n_train // self.config.batch_size)
 
-    def _train_batches(self, perm: NDArray[np.intp], y_epoch: Array,
-                       should_stop: Callable[[], bool] | None) -> list[Array]:
+    def _train_batches(
+        self, perm: NDArray[np.intp], y_epoch: Array, should_stop: Callable[[], bool] | None
+    ) -> list[Array]:
         """Run the epoch's remaining mini-batches; return the last step's old weights."""
         bs, n = self.config.batch_size, self.n_train
         n_batches = self._n_batches()
@@ -346,8 +386,7 @@ class _Loop:
                 backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
                 if k == n_batches - 1:  # health metrics come from the epoch's last batch
                     before = [p[:-1].copy() for p in params]
-                    self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale)
-                                        for g in grads]
+                    self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale) for g in grads]
                 update(params, grads, m)
             self.batch = k + 1
             if should_stop is not None and should_stop():
@@ -362,17 +401,30 @@ class _Loop:
             return cfg.learning_rate * cfg.lr_decay ** ((epoch - 1) // cfg.lr_step_epochs)
         return self.base_lr  # constant, or plateau (base_lr is halved as it goes)
 
-    def _epoch_metrics(self, epoch: int, lr: float, perm: NDArray[np.intp], y_epoch: Array,
-                       before: list[Array], started: float) -> EpochMetrics:
+    def _epoch_metrics(
+        self,
+        epoch: int,
+        lr: float,
+        perm: NDArray[np.intp],
+        y_epoch: Array,
+        before: list[Array],
+        started: float,
+    ) -> EpochMetrics:
         cost = self.net.cost_object
         out = self.out_epoch
         train_loss = _mean_cost(cost, out, y_epoch)
         bad = [i for i, p in enumerate(self.net.params) if not np.isfinite(p).all()]
         if not math.isfinite(train_loss) or bad:
-            what = (f"train loss is {train_loss}" if not math.isfinite(train_loss)
-                    else f"layer {bad[0] + 1} weights or biases are not finite")
-            raise DivergenceError(epoch, f"training diverged at epoch {epoch}: {what}; "
-                                         f"try a lower learning_rate (now {round(lr, 12)!r})")
+            what = (
+                f"train loss is {train_loss}"
+                if not math.isfinite(train_loss)
+                else f"layer {bad[0] + 1} weights or biases are not finite"
+            )
+            raise DivergenceError(
+                epoch,
+                f"training diverged at epoch {epoch}: {what}; "
+                f"try a lower learning_rate (now {round(lr, 12)!r})",
+            )
         labels = self.labels_train
         classify = labels is not None
         train_acc = _accuracy(out, labels[perm]) if labels is not None else None
@@ -382,9 +434,14 @@ class _Loop:
             val_loss = _mean_cost(cost, val_out, self.y_val)
             val_acc = _accuracy(val_out, self.labels_val) if classify else None
         return EpochMetrics(
-            epoch=epoch, train_loss=train_loss, train_accuracy=train_acc,
-            validation_loss=val_loss, validation_accuracy=val_acc, learning_rate=lr,
-            seconds=time.perf_counter() - started, layers=self._health(before),
+            epoch=epoch,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            validation_loss=val_loss,
+            validation_accuracy=val_acc,
+            learning_rate=lr,
+            seconds=time.perf_counter() - started,
+            layers=self._health(before),
         )
 
     def _health(self, before: list[Array]) -> list[dict[str, float | None]]:
@@ -410,8 +467,14 @@ class _Loop:
                 saturated = float(np.mean(deriv < limit))
             elif name == "relu":
                 dead = float(np.mean(~(a > 0).any(axis=0)))
-            layers.append({"grad_norm": self._grad_norms[i], "update_ratio": ratio,
-                           "saturated_fraction": saturated, "dead_fraction": dead})
+            layers.append(
+                {
+                    "grad_norm": self._grad_norms[i],
+                    "update_ratio": ratio,
+                    "saturated_fraction": saturated,
+                    "dead_fraction": dead,
+                }
+            )
         return layers
 
     def _update_schedule(self, m: EpochMetrics) -> bool:
@@ -436,10 +499,15 @@ class _Loop:
 
     def _state(self, rng_state: Mapping[str, Any], partial: int = 0) -> TrainState:
         return TrainState(
-            epoch=self.epoch, batch=self.batch, network=self.net.copy(),
+            epoch=self.epoch,
+            batch=self.batch,
+            network=self.net.copy(),
             optimizer={k: v.copy() for k, v in self.optimizer.state().items()},
-            rng_state=_plain(rng_state), learning_rate=self.base_lr,
-            schedule=dict(self.schedule), config=self.config.to_dict(), n_train=self.n_train,
+            rng_state=_plain(rng_state),
+            learning_rate=self.base_lr,
+            schedule=dict(self.schedule),
+            config=self.config.to_dict(),
+            n_train=self.n_train,
             partial_outputs=self.out_epoch[:partial].copy() if partial else None,
         )
 
@@ -452,8 +520,8 @@ def _mean_cost(cost: Cost, outputs: Array, targets: Array) -> float:
     buf = np.empty((min(n, step), outputs.shape[1]), dtype=outputs.dtype)
     total = 0.0
     for s in range(0, n, step):
-        block = outputs[s:s + step]
-        total += float(cost.terms(block, targets[s:s + step], out=buf[:block.shape[0]]).sum())
+        block = outputs[s : s + step]
+        total += float(cost.terms(block, targets[s : s + step], out=buf[: block.shape[0]]).sum())
     return total / n
 
 

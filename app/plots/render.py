@@ -32,19 +32,31 @@ TRAIN_STYLE: dict[str, Any] = {"linestyle": "-", "linewidth": 1.8}
 VALIDATION_STYLE: dict[str, Any] = {"linestyle": "--", "linewidth": 1.8}
 # Playground-like colours: orange for class 0 / low output, blue for class 1 / high output.
 ORANGE, BLUE = "#f59322", "#0877bd"
-CLASS_COLOURS = [ORANGE, BLUE, "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                 "#7f7f7f", "#bcbd22", "#17becf"]
+CLASS_COLOURS = [
+    ORANGE,
+    BLUE,
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 # Font caches and the mathtext parser are shared module state in matplotlib; one figure
 # at a time keeps concurrent requests (FastAPI's thread pool) from stepping on each other.
 _LOCK = threading.Lock()
-matplotlib.rcParams.update({
-    "svg.fonttype": "none",  # text stays text: small files, selectable labels
-    "svg.hashsalt": "backprop",  # deterministic ids inside the SVG
-    "font.size": 10,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-})
+matplotlib.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text: small files, selectable labels
+        "svg.hashsalt": "backprop",  # deterministic ids inside the SVG
+        "font.size": 10,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -98,8 +110,16 @@ def _style_accuracy_axis(ax) -> None:
 
 
 def _empty_note(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-            color="#666666", fontsize=12)
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        color="#666666",
+        fontsize=12,
+    )
     ax.set_xlim(0, 1)
 
 
@@ -118,12 +138,13 @@ def loss_plot(
         axes = fig.subplots(1, 2 if with_accuracy else 1, squeeze=False)[0]
         fig.suptitle(title)
         loss_values: list[float] = []
-        for key, label, style in (("train_loss", "train", TRAIN_STYLE),
-                                  ("validation_loss", "validation", VALIDATION_STYLE)):
+        for key, label, style in (
+            ("train_loss", "train", TRAIN_STYLE),
+            ("validation_loss", "validation", VALIDATION_STYLE),
+        ):
             xs, ys = _column(metrics, key)
             if xs:
-                axes[0].plot(xs, ys, label=label, marker="." if len(xs) < 40 else None,
-                             **style)
+                axes[0].plot(xs, ys, label=label, marker="." if len(xs) < 40 else None, **style)
                 loss_values += ys
         _style_loss_axis(axes[0], loss_values)
         if not metrics:
@@ -131,12 +152,13 @@ def loss_plot(
         elif loss_values:
             axes[0].legend(loc="upper right")
         if with_accuracy:
-            for key, label, style in (("train_accuracy", "train", TRAIN_STYLE),
-                                      ("validation_accuracy", "validation", VALIDATION_STYLE)):
+            for key, label, style in (
+                ("train_accuracy", "train", TRAIN_STYLE),
+                ("validation_accuracy", "validation", VALIDATION_STYLE),
+            ):
                 xs, ys = _column(metrics, key)
                 if xs:
-                    axes[1].plot(xs, ys, label=label, marker="." if len(xs) < 40 else None,
-                                 **style)
+                    axes[1].plot(xs, ys, label=label, marker="." if len(xs) < 40 else None, **style)
             _style_accuracy_axis(axes[1])
             axes[1].legend(loc="lower right")
         return _encode(fig, fmt)
@@ -162,15 +184,16 @@ def comparison_plot(
         handles = []
         for i, s in enumerate(series):
             colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
-            for key, style in (("train_loss", TRAIN_STYLE),
-                               ("validation_loss", VALIDATION_STYLE)):
+            for key, style in (("train_loss", TRAIN_STYLE), ("validation_loss", VALIDATION_STYLE)):
                 xs, ys = _column(s.metrics, key)
                 if xs:
                     axes[0].plot(xs, ys, color=colour, **style)
                     loss_values += ys
             if with_accuracy:
-                for key, style in (("train_accuracy", TRAIN_STYLE),
-                                   ("validation_accuracy", VALIDATION_STYLE)):
+                for key, style in (
+                    ("train_accuracy", TRAIN_STYLE),
+                    ("validation_accuracy", VALIDATION_STYLE),
+                ):
                     xs, ys = _column(s.metrics, key)
                     if xs:
                         axes[1].plot(xs, ys, color=colour, **style)
@@ -178,8 +201,10 @@ def comparison_plot(
         _style_loss_axis(axes[0], loss_values)
         if with_accuracy:
             _style_accuracy_axis(axes[1])
-        handles += [Line2D([], [], color="#444444", label="train", **TRAIN_STYLE),
-                    Line2D([], [], color="#444444", label="validation", **VALIDATION_STYLE)]
+        handles += [
+            Line2D([], [], color="#444444", label="train", **TRAIN_STYLE),
+            Line2D([], [], color="#444444", label="validation", **VALIDATION_STYLE),
+        ]
         axes[-1].legend(handles=handles, loc="best", fontsize=8)
         return _encode(fig, fmt)
 
@@ -192,8 +217,9 @@ def _class_image(grid: BoundaryGrid) -> np.ndarray:
         confidence = np.abs(outputs[:, :, 0] - 0.5) * 2
     else:
         confidence = np.clip(outputs.max(axis=2), 0, 1)
-    colours = np.array([to_rgb(CLASS_COLOURS[c % len(CLASS_COLOURS)])
-                        for c in range(max(outputs.shape[2], 2))])
+    colours = np.array(
+        [to_rgb(CLASS_COLOURS[c % len(CLASS_COLOURS)]) for c in range(max(outputs.shape[2], 2))]
+    )
     rgb = colours[labels]
     strength = (0.25 + 0.6 * np.clip(confidence, 0, 1))[:, :, None]
     return 1 - strength * (1 - rgb)  # blend towards white
@@ -216,32 +242,80 @@ def decision_boundary_plot(
         ax = fig.subplots()
         extent = (grid.xs[0], grid.xs[-1], grid.ys[0], grid.ys[-1])
         if task == "classification":
-            ax.imshow(_class_image(grid), origin="lower", extent=extent, aspect="auto",
-                      interpolation="bilinear")
+            ax.imshow(
+                _class_image(grid),
+                origin="lower",
+                extent=extent,
+                aspect="auto",
+                interpolation="bilinear",
+            )
             if grid.outputs.shape[2] == 1:
-                ax.contour(grid.xs, grid.ys, grid.outputs[:, :, 0], levels=[0.5],
-                           colors="#333333", linewidths=1)
+                ax.contour(
+                    grid.xs,
+                    grid.ys,
+                    grid.outputs[:, :, 0],
+                    levels=[0.5],
+                    colors="#333333",
+                    linewidths=1,
+                )
             point_labels = target_labels(targets)
             n_classes = max(int(point_labels.max()) + 1, grid.outputs.shape[2], 2)
-            cmap = ListedColormap(
-                [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(n_classes)])
-            ax.scatter(inputs[:, 0], inputs[:, 1], c=point_labels, cmap=cmap,
-                       vmin=-0.5, vmax=n_classes - 0.5, s=22, edgecolors="#222222",
-                       linewidths=0.6)
+            cmap = ListedColormap([CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(n_classes)])
+            ax.scatter(
+                inputs[:, 0],
+                inputs[:, 1],
+                c=point_labels,
+                cmap=cmap,
+                vmin=-0.5,
+                vmax=n_classes - 0.5,
+                s=22,
+                edgecolors="#222222",
+                linewidths=0.6,
+            )
             names = classes or [str(c) for c in range(n_classes)]
-            ax.legend(handles=[Line2D([], [], marker="o", linestyle="", markersize=6,
-                                      color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
-                                      markeredgecolor="#222222", label=names[c])
-                               for c in range(min(n_classes, len(names)))],
-                      loc="upper right", fontsize=8, title="class")
+            ax.legend(
+                handles=[
+                    Line2D(
+                        [],
+                        [],
+                        marker="o",
+                        linestyle="",
+                        markersize=6,
+                        color=CLASS_COLOURS[c % len(CLASS_COLOURS)],
+                        markeredgecolor="#222222",
+                        label=names[c],
+                    )
+                    for c in range(min(n_classes, len(names)))
+                ],
+                loc="upper right",
+                fontsize=8,
+                title="class",
+            )
         else:
             values = grid.outputs[:, :, 0]
             lo = float(min(values.min(), targets[:, 0].min()))
             hi = float(max(values.max(), targets[:, 0].max()))
-            image = ax.imshow(values, origin="lower", extent=extent, aspect="auto",
-                              cmap="PuOr", vmin=lo, vmax=hi, interpolation="bilinear")
-            ax.scatter(inputs[:, 0], inputs[:, 1], c=targets[:, 0], cmap="PuOr", vmin=lo,
-                       vmax=hi, s=18, edgecolors="#333333", linewidths=0.6)
+            image = ax.imshow(
+                values,
+                origin="lower",
+                extent=extent,
+                aspect="auto",
+                cmap="PuOr",
+                vmin=lo,
+                vmax=hi,
+                interpolation="bilinear",
+            )
+            ax.scatter(
+                inputs[:, 0],
+                inputs[:, 1],
+                c=targets[:, 0],
+                cmap="PuOr",
+                vmin=lo,
+                vmax=hi,
+                s=18,
+                edgecolors="#333333",
+                linewidths=0.6,
+            )
             fig.colorbar(image, ax=ax, label="network output")
         ax.grid(False)
         ax.set_xlabel("x₁ (input 1)")

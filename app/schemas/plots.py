@@ -25,9 +25,11 @@ class BoundaryGrid(BaseModel):
     x: list[float] = Field(description="Grid coordinates along input 1.")
     y: list[float] = Field(description="Grid coordinates along input 2.")
     outputs: list[list[list[float]]] = Field(
-        description="outputs[i][j] is the output vector at (x[j], y[i]).")
+        description="outputs[i][j] is the output vector at (x[j], y[i])."
+    )
     labels: list[list[int]] | None = Field(
-        None, description="Predicted class at (x[j], y[i]) (classification).")
+        None, description="Predicted class at (x[j], y[i]) (classification)."
+    )
     task: Literal["classification", "regression"]
     classes: list[str] | None
     points: TrainingPoints

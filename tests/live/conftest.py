@@ -38,8 +38,13 @@ class ThreadServer:
     def __init__(self, settings: Settings, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -100,18 +105,24 @@ class Driver:
         assert lease is not None, "no queued job to claim"
         return lease
 
-    def epoch(self, lease: Lease, epoch: int, *, accuracy: bool = True,
-              checkpoint: bytes | None = None) -> None:
+    def epoch(
+        self, lease: Lease, epoch: int, *, accuracy: bool = True, checkpoint: bytes | None = None
+    ) -> None:
         with self.sessions() as session:
-            jobqueue.record_epoch(session, lease, metric_row(epoch, accuracy=accuracy),
-                                  checkpoint)
+            jobqueue.record_epoch(session, lease, metric_row(epoch, accuracy=accuracy), checkpoint)
 
     def reset(self, lease: Lease, epoch: int) -> None:
         with self.sessions() as session:
             jobqueue.reset_progress(session, lease, epoch)
 
-    def finish(self, lease: Lease, status: str = "succeeded", *, weights: bytes | None = None,
-               error: str | None = None) -> None:
+    def finish(
+        self,
+        lease: Lease,
+        status: str = "succeeded",
+        *,
+        weights: bytes | None = None,
+        error: str | None = None,
+    ) -> None:
         with self.sessions() as session:
             jobqueue.finish(session, lease, JobStatus(status), weights=weights, error=error)
 
@@ -130,18 +141,25 @@ XOR_NETWORK = {"sizes": [2, 4, 1]}
 
 
 def make_dataset(api: httpx.Client, kind: str = "xor", **extra: Any) -> dict[str, Any]:
-    response = api.post("/v1/datasets/generate",
-                        json={"kind": kind, "n_samples": 40, "seed": 0, **extra})
+    response = api.post(
+        "/v1/datasets/generate", json={"kind": kind, "n_samples": 40, "seed": 0, **extra}
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
-def make_job(api: httpx.Client, dataset: dict[str, Any], epochs: int = 5,
-             sizes: list[int] | None = None) -> dict[str, Any]:
+def make_job(
+    api: httpx.Client, dataset: dict[str, Any], epochs: int = 5, sizes: list[int] | None = None
+) -> dict[str, Any]:
     sizes = sizes or [dataset["n_features"], 4, dataset["n_outputs"]]
-    response = api.post("/v1/jobs", json={
-        "dataset_id": dataset["id"], "network": {"sizes": sizes},
-        "training": {"epochs": epochs, "batch_size": 4, "learning_rate": 2.0}})
+    response = api.post(
+        "/v1/jobs",
+        json={
+            "dataset_id": dataset["id"],
+            "network": {"sizes": sizes},
+            "training": {"epochs": epochs, "batch_size": 4, "learning_rate": 2.0},
+        },
+    )
     assert response.status_code == 202, response.text
     return response.json()  # type: ignore[no-any-return]
 

@@ -22,10 +22,17 @@ from tests.live.conftest import POLL, Driver, ThreadServer, make_dataset, make_j
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is absent (install it with: apt-get install -y chromium)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+    reason=f"{CHROMIUM} is absent (install it with: apt-get install -y chromium)",
+)
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture
@@ -68,7 +75,8 @@ def test_dashboard_follows_a_training_job_live(
     for job_id in (other["id"], job["id"]):
         page.locator(f'#jobs tbody tr[data-job-id="{job_id}"] input[type=checkbox]').check()
     assert page.locator("#compare").get_attribute("href") == (
-        f"/v1/plots/loss.svg?jobs={other['id']},{job['id']}")
+        f"/v1/plots/loss.svg?jobs={other['id']},{job['id']}"
+    )
     assert page.locator("#job-panel").is_hidden()  # ticking a box does not select the row
 
     row.click()
@@ -89,14 +97,14 @@ def test_dashboard_follows_a_training_job_live(
         driver.epoch(lease, epoch)
     from app.nn import Network, NetworkSpec
 
-    driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]),
-                                                    seed=0).to_npz())
+    driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]), seed=0).to_npz())
     page.wait_for_selector('#job-panel[data-status="succeeded"]')
     assert page.locator("#metrics-heading").inner_text() == "Final metrics"
     page.wait_for_selector('#accuracy-chart[data-points="12"]')
     page.wait_for_function(
         "document.getElementById('boundary').complete"
-        " && document.getElementById('boundary').naturalWidth > 0")
+        " && document.getElementById('boundary').naturalWidth > 0"
+    )
     links = page.locator("#job-links a")
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
     assert f"/v1/jobs/{job['id']}/weights" in hrefs
@@ -109,8 +117,7 @@ def test_dashboard_follows_a_training_job_live(
     assert not errors, errors
     assert requests, "the browser made no request at all"
     # blob: URLs of the page's own origin (the decision boundary) are in-memory objects.
-    outside = [u for u in requests
-               if not u.startswith((f"{server.url}/", f"blob:{server.url}/"))]
+    outside = [u for u in requests if not u.startswith((f"{server.url}/", f"blob:{server.url}/"))]
     assert not outside, f"requests left 127.0.0.1: {outside}"
 
 
@@ -125,8 +132,9 @@ def keyed_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def keyed_server(keyed_settings: Settings,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
+def keyed_server(
+    keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ThreadServer]:
     monkeypatch.setattr(events, "POLL_SECONDS", POLL)
     with ThreadServer(keyed_settings) as running:
         yield running
@@ -141,8 +149,9 @@ def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     driver = Driver(keyed_settings)
-    with httpx.Client(base_url=server.url, timeout=30,
-                      headers={"Authorization": f"Bearer {KEY}"}) as api:
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {KEY}"}
+    ) as api:
         assert httpx.get(f"{server.url}/v1/jobs").status_code == 401
         other = make_job(api, make_dataset(api), epochs=3)
         api.post(f"/v1/jobs/{other['id']}/cancel")
@@ -160,8 +169,7 @@ def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(
 
     page.get_by_label("API key").fill("wrong-key")
     page.locator("#key-form button[type=submit]").click()
-    page.wait_for_function("document.getElementById('key-message').textContent"
-                           ".includes('refused')")
+    page.wait_for_function("document.getElementById('key-message').textContent.includes('refused')")
     assert page.locator("#key-form").is_visible()
 
     page.get_by_label("API key").fill(KEY)
@@ -191,14 +199,14 @@ def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(
         driver.epoch(lease, epoch)
     from app.nn import Network, NetworkSpec
 
-    driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]),
-                                                    seed=0).to_npz())
+    driver.finish(lease, weights=Network.initialize(NetworkSpec(sizes=[2, 4, 1]), seed=0).to_npz())
     page.wait_for_selector('#job-panel[data-status="succeeded"]')
     page.wait_for_selector('#loss-chart[data-points="8"]')
     # The decision boundary is fetched with the key and shown from a blob: URL.
     page.wait_for_function(
         "document.getElementById('boundary').complete"
-        " && document.getElementById('boundary').naturalWidth > 0")
+        " && document.getElementById('boundary').naturalWidth > 0"
+    )
     assert page.locator("#boundary").get_attribute("src").startswith("blob:")
 
     # A download link is fetched with the header too.
@@ -215,8 +223,9 @@ def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(
     assert keyed, "no request carried the key"
     for request in requests:
         assert KEY not in request.url, f"the key is in a URL: {request.url}"
-    outside = [r.url for r in requests
-               if not r.url.startswith((f"{server.url}/", f"blob:{server.url}/"))]
+    outside = [
+        r.url for r in requests if not r.url.startswith((f"{server.url}/", f"blob:{server.url}/"))
+    ]
     assert not outside, f"requests left 127.0.0.1: {outside}"
 
 
@@ -239,8 +248,11 @@ def test_the_event_stream_reader_resumes_with_last_event_id_and_stops(
         }
         return seen;
     }""")
-    assert chunks == [["metrics", "a\nb", "3-running"], ["message", "x", "3-running"],
-                      ["message", "y", "4-running"]]
+    assert chunks == [
+        ["metrics", "a\nb", "3-running"],
+        ["message", "x", "3-running"],
+        ["message", "y", "4-running"],
+    ]
 
     seen: list[tuple[str, str | None]] = []
     bodies = [
@@ -269,8 +281,10 @@ def test_the_event_stream_reader_resumes_with_last_event_id_and_stops(
     page.wait_for_function("window.received.length === 3")
     page.wait_for_timeout(300)  # no reconnect after `end`
     assert page.evaluate("window.received") == [
-        ["metrics", '{"epoch":1}', "1-running"], ["metrics", '{"epoch":2}', "2-running"],
-        ["end", '{"status":"succeeded"}', "2-succeeded"]]
+        ["metrics", '{"epoch":1}', "1-running"],
+        ["metrics", '{"epoch":2}', "2-running"],
+        ["end", '{"status":"succeeded"}', "2-succeeded"],
+    ]
     assert [h for _, h in seen] == [None, "1-running", "2-running"]
 
     page.evaluate("streamEvents('/v1/jobs/over/events', () => {})")  # 204: stop at once

@@ -19,8 +19,9 @@ from tests.live.conftest import Driver, ThreadServer, make_dataset, make_job
 
 
 @pytest.fixture
-def cli(server: ThreadServer, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> Any:
+def cli(
+    server: ThreadServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Any:
     """Run `backprop ARGS...`; returns (exit code, stdout, stderr)."""
     monkeypatch.setenv("BACKPROP_URL", server.url)
 
@@ -52,7 +53,11 @@ def queued_job_id(api: httpx.Client) -> str:
 
 @pytest.mark.parametrize(("outcome", "code"), [("succeeded", 0), ("failed", 3)])
 def test_follow_exits_with_the_job_outcome(
-    cli: Any, api: httpx.Client, driver: Driver, outcome: str, code: int,
+    cli: Any,
+    api: httpx.Client,
+    driver: Driver,
+    outcome: str,
+    code: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(events, "PING_SECONDS", 0.02)  # keep-alives between events
@@ -64,8 +69,10 @@ def test_follow_exits_with_the_job_outcome(
     thread.join()
     assert exit_code == code
     summary = out.strip().splitlines()[-1]
-    assert summary.startswith(f"job {job['id']} {outcome}: epoch 20/20, loss 0.0500, "
-                              "accuracy 0.9750, val loss 0.0550, val accuracy 0.9700")
+    assert summary.startswith(
+        f"job {job['id']} {outcome}: epoch 20/20, loss 0.0500, "
+        "accuracy 0.9750, val loss 0.0550, val accuracy 0.9700"
+    )
     if error:
         assert summary.endswith(f"; error: {error}")
     # Not a terminal: plain progress lines, about one per tenth of the epochs.
@@ -79,9 +86,20 @@ def test_train_follow_submits_and_follows(cli: Any, api: httpx.Client, driver: D
     result: dict[str, Any] = {}
 
     def submit() -> None:
-        result["run"] = cli("train", "--dataset", dataset["id"], "--sizes", "2,8,1",
-                            "--epochs", "4", "--learning-rate", "2", "--optimizer", "adam",
-                            "--follow")
+        result["run"] = cli(
+            "train",
+            "--dataset",
+            dataset["id"],
+            "--sizes",
+            "2,8,1",
+            "--epochs",
+            "4",
+            "--learning-rate",
+            "2",
+            "--optimizer",
+            "adam",
+            "--follow",
+        )
 
     thread = threading.Thread(target=submit)
     thread.start()
@@ -101,14 +119,20 @@ def test_train_follow_submits_and_follows(cli: Any, api: httpx.Client, driver: D
     assert out.splitlines()[-1].startswith(f"job {job_id} cancelled: epoch 4/4")
 
 
-def test_train_from_a_spec_file_with_flag_overrides(cli: Any, api: httpx.Client,
-                                                    tmp_path: Path) -> None:
+def test_train_from_a_spec_file_with_flag_overrides(
+    cli: Any, api: httpx.Client, tmp_path: Path
+) -> None:
     dataset = make_dataset(api)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps({
-        "dataset_id": dataset["id"],
-        "network": {"sizes": [2, 3, 1], "hidden_activation": "tanh"},
-        "training": {"epochs": 7, "learning_rate": 0.1}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "dataset_id": dataset["id"],
+                "network": {"sizes": [2, 3, 1], "hidden_activation": "tanh"},
+                "training": {"epochs": 7, "learning_rate": 0.1},
+            }
+        )
+    )
     code, out, _ = cli("train", "--spec", str(spec), "--epochs", "9")
     assert code == 0
     job = json.loads(out)
@@ -124,11 +148,12 @@ def test_api_errors_are_one_line_and_non_zero(cli: Any, api: httpx.Client) -> No
     dataset = make_dataset(api)
     code, _, err = cli("train", "--dataset", dataset["id"], "--sizes", "3,8,1")
     assert code == 1
-    assert err == ("error: POST /v1/jobs failed (422): network.sizes: sizes[0] is 3 but the "
-                   "dataset has 2 features\n")
+    assert err == (
+        "error: POST /v1/jobs failed (422): network.sizes: sizes[0] is 3 but the "
+        "dataset has 2 features\n"
+    )
     code, _, err = cli("train", "--sizes", "2,8,1")
-    assert (code, err) == (1, "error: train needs --dataset ID (or a spec file with "
-                              "dataset_id)\n")
+    assert (code, err) == (1, "error: train needs --dataset ID (or a spec file with dataset_id)\n")
 
 
 def test_unreachable_server_is_one_line(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,8 +198,7 @@ def test_jobs_list_cancel_delete(cli: Any, api: httpx.Client) -> None:
     assert cli("jobs", "show", job["id"])[0] == 1
 
 
-def test_weights_and_predict(cli: Any, api: httpx.Client, driver: Driver,
-                             tmp_path: Path) -> None:
+def test_weights_and_predict(cli: Any, api: httpx.Client, driver: Driver, tmp_path: Path) -> None:
     job = make_job(api, make_dataset(api), epochs=1)
     net = Network.initialize(NetworkSpec(sizes=[2, 4, 1]), seed=3)
     drive_in_background(driver, 1, "succeeded", weights=net.to_npz()).join()
@@ -193,7 +217,9 @@ def test_weights_and_predict(cli: Any, api: httpx.Client, driver: Driver,
 
 
 def test_follow_resumes_after_the_server_restarts(
-    settings: Any, driver: Driver, monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+    driver: Driver,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The connection drops mid-job; `follow` reconnects with Last-Event-ID and shows
@@ -205,8 +231,9 @@ def test_follow_resumes_after_the_server_restarts(
         job = make_job(api, make_dataset(api), epochs=10)
     lease = driver.claim()
     result: dict[str, int] = {}
-    thread = threading.Thread(target=lambda: result.update(code=main(["jobs", "follow",
-                                                                      job["id"]])))
+    thread = threading.Thread(
+        target=lambda: result.update(code=main(["jobs", "follow", job["id"]]))
+    )
     thread.start()
     for epoch in range(1, 5):
         driver.epoch(lease, epoch)

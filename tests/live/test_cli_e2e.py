@@ -27,11 +27,20 @@ BACKPROP = str(Path(sys.executable).with_name("backprop"))
 def served(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`backprop serve --workers 1` on a free port; yields the environment for clients."""
     port = free_port()
-    env = {**os.environ, "BACKPROP_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
-           "BACKPROP_URL": f"http://127.0.0.1:{port}", "BACKPROP_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "BACKPROP_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
+        "BACKPROP_URL": f"http://127.0.0.1:{port}",
+        "BACKPROP_LOG_LEVEL": "warning",
+    }
     log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([BACKPROP, "serve", "--port", str(port), "--workers", "1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [BACKPROP, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -55,8 +64,7 @@ def served(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def backprop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BACKPROP, *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run([BACKPROP, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_train_xor_follow_and_download_weights(served: dict[str, str], tmp_path: Path) -> None:
@@ -64,8 +72,19 @@ def test_train_xor_follow_and_download_weights(served: dict[str, str], tmp_path:
     assert generated.returncode == 0, generated.stderr
     dataset = json.loads(generated.stdout)
 
-    run = backprop(served, "train", "--dataset", dataset["id"], "--sizes", "2,8,1",
-                   "--epochs", "150", "--learning-rate", "2", "--follow")
+    run = backprop(
+        served,
+        "train",
+        "--dataset",
+        dataset["id"],
+        "--sizes",
+        "2,8,1",
+        "--epochs",
+        "150",
+        "--learning-rate",
+        "2",
+        "--follow",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     first, *_, summary = run.stdout.strip().splitlines()
     job_id = first.split()[1]

@@ -25,15 +25,15 @@ class Reader:
         self.stop = threading.Event()
         self.status_code: int | None = None
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-        self.thread = threading.Thread(target=self._run, args=(url, job_id, headers),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(url, job_id, headers), daemon=True)
         self.thread.start()
 
     def _run(self, url: str, job_id: str, headers: dict[str, str]) -> None:
         try:
-            with httpx.Client(base_url=url, timeout=httpx.Timeout(30)) as client, \
-                    connect_sse(client, "GET", f"/v1/jobs/{job_id}/events",
-                                headers=headers) as source:
+            with (
+                httpx.Client(base_url=url, timeout=httpx.Timeout(30)) as client,
+                connect_sse(client, "GET", f"/v1/jobs/{job_id}/events", headers=headers) as source,
+            ):
                 self.status_code = source.response.status_code
                 if self.status_code == 200:
                     for sse in source.iter_sse():
@@ -73,13 +73,16 @@ def test_events_arrive_in_order_as_they_land_and_the_stream_closes(
     reader = Reader(server.url, job["id"])
     event, id_, data = reader.next()
     assert (event, id_) == ("status", "0-queued")
-    assert data["id"] == job["id"] and data["progress"] == {"epoch": 0, "epochs": 3,
-                                                            "eta_seconds": None}
+    assert data["id"] == job["id"] and data["progress"] == {
+        "epoch": 0,
+        "epochs": 3,
+        "eta_seconds": None,
+    }
     lease = driver.claim()
     assert kinds(reader.take(1)) == [("status", "0-running")]
     for epoch in (1, 2, 3):
         driver.epoch(lease, epoch)
-        (event, id_, data), = reader.take(1)
+        ((event, id_, data),) = reader.take(1)
         assert (event, id_) == ("metrics", f"{epoch}-running")
         assert data["epoch"] == epoch and data["epochs"] == 3
         assert data["train_loss"] == pytest.approx(1.0 / epoch)
@@ -99,7 +102,8 @@ def test_a_finished_job_replays_everything_then_ends(
     driver.finish(lease, "failed", error="training diverged at epoch 4")
     items = Reader(server.url, job["id"]).rest()
     assert kinds(items) == [("status", "0-failed")] + [
-        ("metrics", f"{e}-failed") for e in range(1, 5)] + [("end", "4-failed")]
+        ("metrics", f"{e}-failed") for e in range(1, 5)
+    ] + [("end", "4-failed")]
     assert items[-1][2]["error"] == "training diverged at epoch 4"
 
 
@@ -144,7 +148,7 @@ def test_resume_from_every_event_of_a_finished_job(
     driver.finish(lease)
     full = Reader(server.url, job["id"]).rest()
     for i, (_, id_, _) in enumerate(full[:-2]):
-        assert Reader(server.url, job["id"], last_event_id=id_).rest() == full[i + 1:]
+        assert Reader(server.url, job["id"], last_event_id=id_).rest() == full[i + 1 :]
     # After the last metrics (or the end event) there is nothing left: 204 tells an
     # EventSource to stop reconnecting.
     for _, id_, _ in full[-2:]:
@@ -183,7 +187,8 @@ def test_malformed_last_event_id_is_400(api: httpx.Client, bad: str) -> None:
     assert response.status_code == 400
     assert response.json()["detail"] == (
         f"Last-Event-ID {bad!r} is not an event id of this stream "
-        "(expected EPOCH-STATUS, e.g. '12-running')")
+        "(expected EPOCH-STATUS, e.g. '12-running')"
+    )
 
 
 def test_stream_headers(server: ThreadServer, api: httpx.Client) -> None:

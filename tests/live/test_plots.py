@@ -35,8 +35,9 @@ def texts(root: ET.Element) -> list[str]:
     return [t.text or "" for t in root.iter(f"{SVG}text")]
 
 
-def finished_job(api: httpx.Client, driver: Driver, epochs: int = 6,
-                 dataset: dict[str, Any] | None = None) -> dict[str, Any]:
+def finished_job(
+    api: httpx.Client, driver: Driver, epochs: int = 6, dataset: dict[str, Any] | None = None
+) -> dict[str, Any]:
     dataset = dataset or make_dataset(api)
     job = make_job(api, dataset, epochs=epochs)
     lease = driver.claim()
@@ -49,11 +50,13 @@ def finished_job(api: httpx.Client, driver: Driver, epochs: int = 6,
 
 
 @pytest.mark.parametrize(("width", "height"), [(900, 420), (640, 300)])
-def test_loss_png_has_the_requested_size(api: httpx.Client, driver: Driver, width: int,
-                                         height: int) -> None:
+def test_loss_png_has_the_requested_size(
+    api: httpx.Client, driver: Driver, width: int, height: int
+) -> None:
     job = finished_job(api, driver)
-    response = api.get(f"/v1/jobs/{job['id']}/plots/loss.png",
-                       params={"width": width, "height": height})
+    response = api.get(
+        f"/v1/jobs/{job['id']}/plots/loss.png", params={"width": width, "height": height}
+    )
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     assert png_size(response.content) == (width, height)
@@ -95,9 +98,12 @@ def test_regression_loss_plot_has_no_accuracy_panel(api: httpx.Client, driver: D
 
 
 def test_plots_of_unknown_jobs_are_404(api: httpx.Client) -> None:
-    for path in ("/v1/jobs/nope/plots/loss.svg", "/v1/jobs/nope/plots/loss.png",
-                 "/v1/jobs/nope/plots/decision-boundary.png",
-                 "/v1/jobs/nope/plots/decision-boundary.json"):
+    for path in (
+        "/v1/jobs/nope/plots/loss.svg",
+        "/v1/jobs/nope/plots/loss.png",
+        "/v1/jobs/nope/plots/decision-boundary.png",
+        "/v1/jobs/nope/plots/decision-boundary.json",
+    ):
         response = api.get(path)
         assert response.status_code == 404, path
         assert response.json() == {"detail": "job 'nope' not found"}
@@ -136,12 +142,15 @@ def test_comparison_plot_errors(api: httpx.Client, driver: Driver) -> None:
 
 def test_decision_boundary_png_and_grid(api: httpx.Client, driver: Driver) -> None:
     job = finished_job(api, driver)
-    png = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.png",
-                  params={"width": 400, "height": 300, "resolution": 30})
+    png = api.get(
+        f"/v1/jobs/{job['id']}/plots/decision-boundary.png",
+        params={"width": 400, "height": 300, "resolution": 30},
+    )
     assert png.status_code == 200
     assert png_size(png.content) == (400, 300)
-    grid = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.json",
-                   params={"resolution": 12}).json()
+    grid = api.get(
+        f"/v1/jobs/{job['id']}/plots/decision-boundary.json", params={"resolution": 12}
+    ).json()
     assert grid["resolution"] == 12 and len(grid["x"]) == 12 and len(grid["y"]) == 12
     outputs = np.array(grid["outputs"])
     assert outputs.shape == (12, 12, 1)
@@ -154,15 +163,14 @@ def test_decision_boundary_png_and_grid(api: httpx.Client, driver: Driver) -> No
     assert outputs[3, 7] == pytest.approx(net.forward(np.array([[xs[7], ys[3]]]))[0])
 
 
-def test_decision_boundary_of_a_queued_job_is_409(
-    api: httpx.Client, driver: Driver
-) -> None:
+def test_decision_boundary_of_a_queued_job_is_409(api: httpx.Client, driver: Driver) -> None:
     job = make_job(api, make_dataset(api), epochs=10)
     response = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.png")
     assert response.status_code == 409
     assert response.json()["detail"] == (
         f"job {job['id']!r} has no weights yet (status queued, epoch 0); "
-        "try again after its first checkpoint")
+        "try again after its first checkpoint"
+    )
 
 
 def test_decision_boundary_of_a_running_job_uses_its_latest_checkpoint(
@@ -172,16 +180,23 @@ def test_decision_boundary_of_a_running_job_uses_its_latest_checkpoint(
     x = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     y = np.array([[0.0], [1.0], [1.0], [0.0]])
     states: list[TrainState] = []
-    train(spec, TrainingConfig(epochs=2, batch_size=2, learning_rate=1.0), x, y,
-          task="classification", on_epoch_end=lambda _m, state: states.append(state))
+    train(
+        spec,
+        TrainingConfig(epochs=2, batch_size=2, learning_rate=1.0),
+        x,
+        y,
+        task="classification",
+        on_epoch_end=lambda _m, state: states.append(state),
+    )
     job = make_job(api, make_dataset(api), epochs=10)
     lease = driver.claim()
     driver.epoch(lease, 1, checkpoint=states[0].to_bytes())
     driver.epoch(lease, 2, checkpoint=states[1].to_bytes())
     png = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.png")
     assert png.status_code == 200 and png_size(png.content) == (600, 600)
-    grid = api.get(f"/v1/jobs/{job['id']}/plots/decision-boundary.json",
-                   params={"resolution": 5}).json()
+    grid = api.get(
+        f"/v1/jobs/{job['id']}/plots/decision-boundary.json", params={"resolution": 5}
+    ).json()
     assert (grid["status"], grid["epoch"]) == ("running", 2)
     points = np.array([[gx, gy] for gy in grid["y"] for gx in grid["x"]])
     expected = states[1].network.forward(points).reshape(5, 5, 1)
@@ -189,9 +204,14 @@ def test_decision_boundary_of_a_running_job_uses_its_latest_checkpoint(
 
 
 def test_decision_boundary_needs_two_features(api: httpx.Client, driver: Driver) -> None:
-    response = api.post("/v1/datasets", json={
-        "name": "three", "inputs": [[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 1, 1]],
-        "labels": ["a", "b", "b", "a"]})
+    response = api.post(
+        "/v1/datasets",
+        json={
+            "name": "three",
+            "inputs": [[0, 0, 1], [1, 0, 0], [0, 1, 0], [1, 1, 1]],
+            "labels": ["a", "b", "b", "a"],
+        },
+    )
     assert response.status_code == 201, response.text
     dataset = response.json()
     job = make_job(api, dataset, epochs=1, sizes=[3, 2, 2])
@@ -199,7 +219,8 @@ def test_decision_boundary_needs_two_features(api: httpx.Client, driver: Driver)
     assert response.status_code == 409
     assert response.json()["detail"] == (
         f"a decision boundary needs a dataset with 2 input features; "
-        f"dataset {dataset['id']!r} has 3")
+        f"dataset {dataset['id']!r} has 3"
+    )
 
 
 def test_starting_the_api_does_not_import_matplotlib() -> None:
@@ -207,8 +228,11 @@ def test_starting_the_api_does_not_import_matplotlib() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; from app.api.main import create_app; create_app(); "
-            "print('matplotlib' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys; from app.api.main import create_app; create_app(); "
+        "print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

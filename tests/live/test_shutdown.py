@@ -19,7 +19,8 @@ from .conftest import POLL, ThreadServer, make_dataset, make_job
 
 
 def test_a_read_running_at_shutdown_returns_its_connection_before_dispose(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # uvicorn cancels the open stream at shutdown but the poll's worker thread keeps its
     # connection until the read ends; handed back after engine.dispose(), it would land in
@@ -43,8 +44,9 @@ def test_a_read_running_at_shutdown_returns_its_connection_before_dispose(
 
     def follow() -> None:
         try:
-            with httpx.stream("GET", f"{server.url}/v1/jobs/{job['id']}/events",
-                              timeout=20) as response:
+            with httpx.stream(
+                "GET", f"{server.url}/v1/jobs/{job['id']}/events", timeout=20
+            ) as response:
                 for _ in response.iter_lines():
                     pass
         except httpx.HTTPError:

@@ -15,9 +15,25 @@ def test_benchmark_prints_a_row_per_contender(capsys: pytest.CaptureFixture[str]
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.main(["--samples", "300", "--batches", "10", "--dtypes", "float32", "--repeat", "1",
-                 "--reference-fraction", "0.1", "--skip", "sklearn", "torch"])
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()
-            if line.startswith("float32")]
+    module.main(
+        [
+            "--samples",
+            "300",
+            "--batches",
+            "10",
+            "--dtypes",
+            "float32",
+            "--repeat",
+            "1",
+            "--reference-fraction",
+            "0.1",
+            "--skip",
+            "sklearn",
+            "torch",
+        ]
+    )
+    rows = [
+        line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("float32")
+    ]
     assert [row[2] for row in rows] == ["engine", "gemm", "per-sample*", "engine-np"]
     assert rows[0][-2:] == ["1.00", rows[0][-1]]  # the engine against itself

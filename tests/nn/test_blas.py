@@ -35,8 +35,14 @@ def test_the_environment_switch_turns_direct_calls_off(monkeypatch: pytest.Monke
     assert blas.direct()
 
 
-def operands(dtype: str, m: int, k: int, n: int, trans_a: bool, strided_b: bool,
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def operands(
+    dtype: str,
+    m: int,
+    k: int,
+    n: int,
+    trans_a: bool,
+    strided_b: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(m * 100 + k * 10 + n)
     a = rng.standard_normal((k, m)).T if trans_a else rng.standard_normal((m, k))
     b = rng.standard_normal((k, n + 3))[:, :n] if strided_b else rng.standard_normal((k, n))
@@ -49,9 +55,17 @@ def operands(dtype: str, m: int, k: int, n: int, trans_a: bool, strided_b: bool,
 @pytest.mark.parametrize("trans_a", [False, True])
 @pytest.mark.parametrize("strided_b", [False, True])
 @pytest.mark.parametrize(("alpha", "beta"), [(1.0, 0.0), (-1.0, 1.0), (0.25, 0.5)])
-def test_plan_computes_alpha_ab_plus_beta_c(direct: bool, dtype: str, m: int, k: int, n: int,
-                                            trans_a: bool, strided_b: bool, alpha: float,
-                                            beta: float) -> None:
+def test_plan_computes_alpha_ab_plus_beta_c(
+    direct: bool,
+    dtype: str,
+    m: int,
+    k: int,
+    n: int,
+    trans_a: bool,
+    strided_b: bool,
+    alpha: float,
+    beta: float,
+) -> None:
     a, b, c = operands(dtype, m, k, n, trans_a, strided_b)
     want = alpha * (a.astype(np.float64) @ b.astype(np.float64)) + beta * c
     got = c.copy()
@@ -60,8 +74,9 @@ def test_plan_computes_alpha_ab_plus_beta_c(direct: bool, dtype: str, m: int, k:
     tol = 1e-5 if dtype == "float32" else 1e-13
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol * k)
     plan()  # a plan is reusable: the second call starts from the first one's result
-    np.testing.assert_allclose(got, alpha * (a.astype(np.float64) @ b) + beta * want,
-                               rtol=10 * tol, atol=10 * tol * k)
+    np.testing.assert_allclose(
+        got, alpha * (a.astype(np.float64) @ b) + beta * want, rtol=10 * tol, atol=10 * tol * k
+    )
 
 
 def test_plan_sees_the_operands_current_values(direct: bool) -> None:

@@ -13,13 +13,14 @@ from app.nn import ACTIVATIONS, COSTS
 def test_cost_values_per_sample() -> None:
     a = np.array([[0.5, 0.25], [0.9, 0.1]])
     y = np.array([[1.0, 0.0], [1.0, 0.0]])
-    np.testing.assert_allclose(COSTS["quadratic"].fn(a, y),
-                               [0.5 * (0.25 + 0.0625), 0.5 * (0.01 + 0.01)])
-    np.testing.assert_allclose(COSTS["cross_entropy"].fn(a, y),
-                               [-math.log(0.5) - math.log(0.75),
-                                -math.log(0.9) - math.log(0.9)])
-    np.testing.assert_allclose(COSTS["log_likelihood"].fn(a, y), [-math.log(0.5),
-                                                                 -math.log(0.9)])
+    np.testing.assert_allclose(
+        COSTS["quadratic"].fn(a, y), [0.5 * (0.25 + 0.0625), 0.5 * (0.01 + 0.01)]
+    )
+    np.testing.assert_allclose(
+        COSTS["cross_entropy"].fn(a, y),
+        [-math.log(0.5) - math.log(0.75), -math.log(0.9) - math.log(0.9)],
+    )
+    np.testing.assert_allclose(COSTS["log_likelihood"].fn(a, y), [-math.log(0.5), -math.log(0.9)])
 
 
 def test_saturated_outputs_give_a_finite_cost() -> None:
@@ -29,9 +30,14 @@ def test_saturated_outputs_give_a_finite_cost() -> None:
     assert np.isnan(COSTS["cross_entropy"].fn(np.array([[np.nan, 0.5]]), y)).all()
 
 
-@pytest.mark.parametrize(("cost", "activation"), [
-    ("cross_entropy", "sigmoid"), ("log_likelihood", "softmax"), ("quadratic", "identity"),
-])
+@pytest.mark.parametrize(
+    ("cost", "activation"),
+    [
+        ("cross_entropy", "sigmoid"),
+        ("log_likelihood", "softmax"),
+        ("quadratic", "identity"),
+    ],
+)
 def test_canonical_pairs_give_a_minus_y(cost: str, activation: str) -> None:
     z = np.array([[0.3, -1.2, 2.0]])
     a = ACTIVATIONS[activation].fn(z.copy())
@@ -40,10 +46,16 @@ def test_canonical_pairs_give_a_minus_y(cost: str, activation: str) -> None:
     np.testing.assert_array_equal(COSTS[cost].delta(z, a, y), a - y)
 
 
-@pytest.mark.parametrize(("cost", "activation"), [
-    ("quadratic", "sigmoid"), ("quadratic", "tanh"), ("quadratic", "softmax"),
-    ("cross_entropy", "softmax"), ("quadratic", "relu"),
-])
+@pytest.mark.parametrize(
+    ("cost", "activation"),
+    [
+        ("quadratic", "sigmoid"),
+        ("quadratic", "tanh"),
+        ("quadratic", "softmax"),
+        ("cross_entropy", "softmax"),
+        ("quadratic", "relu"),
+    ],
+)
 def test_general_delta_is_dC_dz(cost: str, activation: str) -> None:
     z = np.array([[0.3, -1.2, 2.0]])
     y = np.array([[0.0, 0.0, 1.0]])

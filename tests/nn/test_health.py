@@ -14,8 +14,13 @@ def test_saturated_sigmoid_units_are_reported() -> None:
     # huge weights: nearly every hidden sigmoid sits where σ'(z) ≈ 0
     start = Network.initialize(spec([4, 6, 3], init="large"), seed=0).to_document()["layers"]
     start[0]["weights"] = (50 * np.array(start[0]["weights"])).tolist()
-    result = train(spec([4, 6, 3]), config(epochs=1, batch_size=10, learning_rate=0.01), x * 5,
-                   y, initial_weights=start)
+    result = train(
+        spec([4, 6, 3]),
+        config(epochs=1, batch_size=10, learning_rate=0.01),
+        x * 5,
+        y,
+        initial_weights=start,
+    )
     hidden = result.metrics[0].layers[0]
     assert hidden["saturated_fraction"] is not None and hidden["saturated_fraction"] > 0.8
     assert hidden["dead_fraction"] is None
@@ -29,9 +34,13 @@ def test_dead_relu_units_are_reported() -> None:
     layers = start.to_document()["layers"]
     layers[0]["biases"] = [-1000.0, -1000.0, 0.0, 0.0, 0.0]  # two units never fire
     layers[0]["weights"] = [[0.1] * 4, [0.1] * 4, [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
-    result = train(spec([4, 5, 3], hidden_activation="relu"),
-                   config(epochs=1, batch_size=60, learning_rate=0.01), np.abs(x) + 1, y,
-                   initial_weights=layers)
+    result = train(
+        spec([4, 5, 3], hidden_activation="relu"),
+        config(epochs=1, batch_size=60, learning_rate=0.01),
+        np.abs(x) + 1,
+        y,
+        initial_weights=layers,
+    )
     hidden = result.metrics[0].layers[0]
     assert hidden["dead_fraction"] == 2 / 5
     assert hidden["saturated_fraction"] is None
@@ -42,9 +51,13 @@ def test_grad_norm_and_update_ratio_come_from_the_last_batch() -> None:
     # one batch per epoch: the last batch is the whole epoch, so the numbers can be
     # recomputed from the weights before and after
     start = Network.initialize(spec([4, 5, 3]), seed=3)
-    result = train(spec([4, 5, 3]), config(epochs=1, batch_size=40, learning_rate=0.3,
-                                           shuffle=False), x, y,
-                   initial_weights=start.to_document()["layers"])
+    result = train(
+        spec([4, 5, 3]),
+        config(epochs=1, batch_size=40, learning_rate=0.3, shuffle=False),
+        x,
+        y,
+        initial_weights=start.to_document()["layers"],
+    )
     for layer, health in enumerate(result.metrics[0].layers):
         w0, w1 = start.weights[layer], result.network.weights[layer]
         step = np.linalg.norm(w1 - w0)

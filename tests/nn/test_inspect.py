@@ -34,39 +34,44 @@ def test_hidden_deltas_follow_the_backprop_equation(hidden: str) -> None:
     a_prev = x
     for layer, lt in enumerate(trace.layers):
         # z_l = W_l a_{l-1} + b_l for every sample (rows)
-        np.testing.assert_allclose(lt.z, a_prev @ weights[layer].T + net.biases[layer],
-                                   rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(
+            lt.z, a_prev @ weights[layer].T + net.biases[layer], rtol=1e-13, atol=1e-13
+        )
         a_prev = lt.activation
     # output layer, sigmoid + cross_entropy: δ_L = a − y
-    np.testing.assert_allclose(trace.layers[-1].delta, trace.layers[-1].activation - y,
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        trace.layers[-1].delta, trace.layers[-1].activation - y, rtol=0, atol=1e-15
+    )
     for layer in range(len(weights) - 2, -1, -1):
-        expected = (trace.layers[layer + 1].delta @ weights[layer + 1]) \
-            * SIGMA_PRIME[hidden](trace.layers[layer].z)
-        np.testing.assert_allclose(trace.layers[layer].delta, expected, rtol=1e-12,
-                                   atol=1e-15)
+        expected = (trace.layers[layer + 1].delta @ weights[layer + 1]) * SIGMA_PRIME[hidden](
+            trace.layers[layer].z
+        )
+        np.testing.assert_allclose(trace.layers[layer].delta, expected, rtol=1e-12, atol=1e-15)
         # ∂C/∂W = mean over the batch of δ_l a_{l-1}ᵀ, ∂C/∂b = mean δ_l
         a_in = x if layer == 0 else trace.layers[layer - 1].activation
-        mean_outer = np.mean([np.outer(d, a) for d, a in
-                              zip(trace.layers[layer].delta, a_in, strict=True)], axis=0)
+        mean_outer = np.mean(
+            [np.outer(d, a) for d, a in zip(trace.layers[layer].delta, a_in, strict=True)], axis=0
+        )
         np.testing.assert_allclose(trace.layers[layer].grad_weights, mean_outer, rtol=1e-12)
-        np.testing.assert_allclose(trace.layers[layer].grad_biases,
-                                   trace.layers[layer].delta.mean(axis=0), rtol=1e-12)
+        np.testing.assert_allclose(
+            trace.layers[layer].grad_biases, trace.layers[layer].delta.mean(axis=0), rtol=1e-12
+        )
 
 
 def test_general_output_delta_for_a_non_canonical_pair() -> None:
     # quadratic cost with a tanh output: δ_L = (a − y) ⊙ σ'(z_L)
-    net = Network.initialize(spec([3, 4, 2], output_activation="tanh", cost="quadratic"),
-                             seed=5)
+    net = Network.initialize(spec([3, 4, 2], output_activation="tanh", cost="quadratic"), seed=5)
     x, y = one_hot_batch(4, 3, 2)
     out = backprop_trace(net, x, y).layers[-1]
-    np.testing.assert_allclose(out.delta, (out.activation - y) * (1 - np.tanh(out.z) ** 2),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        out.delta, (out.activation - y) * (1 - np.tanh(out.z) ** 2), rtol=1e-12
+    )
 
 
 def test_trace_reports_the_mean_cost() -> None:
-    net = Network.initialize(spec([3, 4, 2], output_activation="softmax",
-                                  cost="log_likelihood"), seed=5)
+    net = Network.initialize(
+        spec([3, 4, 2], output_activation="softmax", cost="log_likelihood"), seed=5
+    )
     x, y = one_hot_batch(4, 3, 2)
     trace = backprop_trace(net, x, y)
     a = trace.layers[-1].activation

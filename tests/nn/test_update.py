@@ -114,12 +114,16 @@ def test_fused_sgd_steps_are_the_design_update(blas_mode: bool, l2: float) -> No
     x, y = rng.normal(0, 1, (6, 3)), rng.random((6, 2))
     sp = spec([3, 4, 5, 2], cost="quadratic")
     start = Network.initialize(sp, seed=7)
-    result = train(sp, config(epochs=1, batch_size=2, learning_rate=ETA, l2=l2,
-                              shuffle=False),
-                   x, y, initial_weights=start.to_document()["layers"])
+    result = train(
+        sp,
+        config(epochs=1, batch_size=2, learning_rate=ETA, l2=l2, shuffle=False),
+        x,
+        y,
+        initial_weights=start.to_document()["layers"],
+    )
     net = start
     for s in range(0, 6, 2):
-        net = sgd_step(net, backprop_trace(net, x[s:s + 2], y[s:s + 2]), ETA, l2=l2, n=6)
+        net = sgd_step(net, backprop_trace(net, x[s : s + 2], y[s : s + 2]), ETA, l2=l2, n=6)
     for got, want in zip(result.network.params, net.params, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
 
@@ -137,8 +141,7 @@ def test_fused_and_unfused_training_agree_in_float32() -> None:
             blas.set_direct(True)
     for a, b in zip(runs[0].network.params, runs[1].network.params, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert runs[0].metrics[-1].train_loss == pytest.approx(runs[1].metrics[-1].train_loss,
-                                                           rel=1e-4)
+    assert runs[0].metrics[-1].train_loss == pytest.approx(runs[1].metrics[-1].train_loss, rel=1e-4)
 
 
 def test_a_fused_step_needs_the_batch_in_x_batch() -> None:

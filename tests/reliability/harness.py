@@ -273,9 +273,7 @@ class Deployment:
 
 
 @contextmanager
-def deployment(
-    tmp: Path, database_url: str | None = None, **settings: Any
-) -> Iterator[Deployment]:
+def deployment(tmp: Path, database_url: str | None = None, **settings: Any) -> Iterator[Deployment]:
     dep = Deployment(tmp, database_url, **settings)
     try:
         yield dep

@@ -141,7 +141,6 @@ class Cluster:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-
 class External:
     """An existing PostgreSQL database (``BACKPROP_TEST_DATABASE_URL``) used the same
     way: one new schema per test, dropped afterwards; nothing else in it is touched."""

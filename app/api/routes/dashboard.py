@@ -18,8 +18,9 @@ STATIC_FILES = {p.name: p for p in STATIC_DIR.iterdir() if p.suffix in MEDIA_TYP
 @router.get("/")
 def dashboard() -> FileResponse:
     """The job list and the selected job's live curves."""
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/static/{name}")
@@ -27,5 +28,6 @@ def static_file(name: str) -> FileResponse:
     path = STATIC_FILES.get(name)
     if path is None:
         raise HTTPException(status_code=404, detail=f"no static file {name!r}")
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix],
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        path, media_type=MEDIA_TYPES[path.suffix], headers={"Cache-Control": "no-cache"}
+    )

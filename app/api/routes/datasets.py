@@ -42,9 +42,7 @@ GENERATE_XOR = {"kind": "xor", "n_samples": 200, "noise": 0.1, "seed": 0, "name"
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
-def _store(
-    session: SessionDep, settings: SettingsDep, name: str, parsed: ParsedDataset
-) -> Dataset:
+def _store(session: SessionDep, settings: SettingsDep, name: str, parsed: ParsedDataset) -> Dataset:
     """Check the size limit, then persist a parsed dataset with its arrays as ``.npy``
     bytes (every creating route comes through here)."""
     inputs, targets = parsed.inputs, parsed.targets

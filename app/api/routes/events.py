@@ -81,16 +81,26 @@ def events_for(snapshot: JobSnapshot, cursor: Cursor) -> list[ServerSentEvent]:
     events: list[ServerSentEvent] = []
     if snapshot.job["status"] != cursor.status:
         cursor.status = snapshot.job["status"]
-        events.append(ServerSentEvent(_json(snapshot.job), event="status", id=cursor.event_id,
-                                      retry=RETRY_MS))
+        events.append(
+            ServerSentEvent(_json(snapshot.job), event="status", id=cursor.event_id, retry=RETRY_MS)
+        )
     for item in snapshot.metrics:
         cursor.epoch = item["epoch"]
-        events.append(ServerSentEvent(_json({**item, "epochs": snapshot.job["progress"]["epochs"]}),
-                                      event="metrics", id=cursor.event_id))
+        events.append(
+            ServerSentEvent(
+                _json({**item, "epochs": snapshot.job["progress"]["epochs"]}),
+                event="metrics",
+                id=cursor.event_id,
+            )
+        )
     if cursor.status in FINISHED:
-        events.append(ServerSentEvent(
-            _json({"status": cursor.status, "error": snapshot.job.get("error")}),
-            event="end", id=cursor.event_id))
+        events.append(
+            ServerSentEvent(
+                _json({"status": cursor.status, "error": snapshot.job.get("error")}),
+                event="end",
+                id=cursor.event_id,
+            )
+        )
     return events
 
 
@@ -107,11 +117,11 @@ async def job_event_stream(
         await anyio.sleep(POLL_SECONDS)
         if await request.is_disconnected():
             return
-        snapshot = await anyio.to_thread.run_sync(
-            read_snapshot, request.app, job_id, cursor.epoch)
+        snapshot = await anyio.to_thread.run_sync(read_snapshot, request.app, job_id, cursor.epoch)
     # The job was deleted while we watched it.
-    yield ServerSentEvent(_json({"status": "deleted", "error": None}), event="end",
-                          id=cursor.event_id)
+    yield ServerSentEvent(
+        _json({"status": "deleted", "error": None}), event="end", id=cursor.event_id
+    )
 
 
 @router.get(
@@ -119,12 +129,16 @@ async def job_event_stream(
     summary="Live progress of a job (Server-Sent Events)",
     response_class=EventSourceResponse,
     responses={
-        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-              "description": "`status`, `metrics` and `end` events, resumable with "
-                             "Last-Event-ID. A reconnect after the end gets 204 No Content "
-                             "(an EventSource then stops reconnecting)."},
-        204: {"description": "The job has ended and this client has had every event "
-                             "(a reconnect with the last Last-Event-ID)."},
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`status`, `metrics` and `end` events, resumable with "
+            "Last-Event-ID. A reconnect after the end gets 204 No Content "
+            "(an EventSource then stops reconnecting).",
+        },
+        204: {
+            "description": "The job has ended and this client has had every event "
+            "(a reconnect with the last Last-Event-ID)."
+        },
         **error_responses(400, 404, 422),
     },
 )
@@ -141,8 +155,12 @@ async def job_events(
     first = await anyio.to_thread.run_sync(read_snapshot, request.app, job_id, cursor.epoch)
     require_job(first, job_id)
     assert first is not None
-    if (not cursor.fresh and cursor.status == first.job["status"]
-            and cursor.status in FINISHED and not first.metrics):
+    if (
+        not cursor.fresh
+        and cursor.status == first.job["status"]
+        and cursor.status in FINISHED
+        and not first.metrics
+    ):
         return Response(status_code=204)
     return EventSourceResponse(
         job_event_stream(request, job_id, cursor, first),

@@ -25,29 +25,38 @@ Height = Annotated[int, Query(ge=150, le=4000, description="image height in pixe
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
-def image_responses(*media_types: str, errors: tuple[int, ...] = (404, 422)
-                    ) -> dict[int | str, dict[str, Any]]:
+def image_responses(
+    *media_types: str, errors: tuple[int, ...] = (404, 422)
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entry of an image route: the image types, then the documented errors."""
-    return {200: {"description": "The image", "content": {m: BINARY for m in media_types}},
-            **error_responses(*errors)}
-
+    return {
+        200: {"description": "The image", "content": {m: BINARY for m in media_types}},
+        **error_responses(*errors),
+    }
 
 
 def _image(data: bytes, fmt: str) -> Response:
     # Plots of a running job change every epoch: let nobody cache them.
-    return Response(content=data, media_type=MEDIA_TYPES[fmt],
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "no-store"}
+    )
 
 
 def _title(job: dict[str, Any]) -> str:
     progress = job["progress"]
     sizes = "-".join(str(n) for n in job["network"].get("sizes", []))
-    return (f"job {job['id'][:8]} · {sizes} · {job['status']} · "
-            f"epoch {progress['epoch']}/{progress['epochs']}")
+    return (
+        f"job {job['id'][:8]} · {sizes} · {job['status']} · "
+        f"epoch {progress['epoch']}/{progress['epochs']}"
+    )
 
 
-@router.get("/v1/jobs/{job_id}/plots/loss.{fmt}", summary="Loss and accuracy per epoch",
-            response_class=Response, responses=image_responses("image/svg+xml", "image/png"))
+@router.get(
+    "/v1/jobs/{job_id}/plots/loss.{fmt}",
+    summary="Loss and accuracy per epoch",
+    response_class=Response,
+    responses=image_responses("image/svg+xml", "image/png"),
+)
 def job_loss_plot(
     request: Request,
     job_id: str,
@@ -59,13 +68,18 @@ def job_loss_plot(
     from app.plots import render
 
     snapshot = require_job(read_snapshot(request.app, job_id), job_id)
-    data = render.loss_plot(snapshot.metrics, title=_title(snapshot.job), fmt=fmt,
-                            width=width, height=height)
+    data = render.loss_plot(
+        snapshot.metrics, title=_title(snapshot.job), fmt=fmt, width=width, height=height
+    )
     return _image(data, fmt)
 
 
-@router.get("/v1/plots/loss.{fmt}", summary="Compare the loss curves of several jobs",
-            response_class=Response, responses=image_responses("image/svg+xml", "image/png"))
+@router.get(
+    "/v1/plots/loss.{fmt}",
+    summary="Compare the loss curves of several jobs",
+    response_class=Response,
+    responses=image_responses("image/svg+xml", "image/png"),
+)
 def comparison_plot(
     request: Request,
     fmt: Literal["svg", "png"],
@@ -86,8 +100,10 @@ def comparison_plot(
         snapshot = require_job(read_snapshot(request.app, job_id), job_id)
         job = snapshot.job
         training = job["training"]
-        label = (f"{job_id[:8]} {job['network'].get('sizes')} "
-                 f"{training.get('optimizer', 'sgd')} η={training.get('learning_rate')}")
+        label = (
+            f"{job_id[:8]} {job['network'].get('sizes')} "
+            f"{training.get('optimizer', 'sgd')} η={training.get('learning_rate')}"
+        )
         series.append(render.Series(label=label, metrics=snapshot.metrics))
     return _image(render.comparison_plot(series, fmt=fmt, width=width, height=height), fmt)
 
@@ -99,19 +115,24 @@ def _forward(found: BoundaryInputs, job_id: str) -> Any:
         return Network.from_npz(found.weights).forward
     if found.checkpoint is not None:
         return TrainState.from_bytes(found.checkpoint).network.forward
-    raise Conflict(f"job {job_id!r} has no weights yet (status {found.job['status']}, "
-                   f"epoch {found.job['progress']['epoch']}); try again after its first "
-                   "checkpoint")
+    raise Conflict(
+        f"job {job_id!r} has no weights yet (status {found.job['status']}, "
+        f"epoch {found.job['progress']['epoch']}); try again after its first "
+        "checkpoint"
+    )
 
 
-Resolution = Annotated[int, Query(ge=2, le=MAX_RESOLUTION,
-                                  description="grid points along each axis")]
+Resolution = Annotated[
+    int, Query(ge=2, le=MAX_RESOLUTION, description="grid points along each axis")
+]
 
 
-@router.get("/v1/jobs/{job_id}/plots/decision-boundary.png",
-            summary="The network's output over the input plane (2-D datasets)",
-            response_class=Response,
-            responses=image_responses("image/png", errors=(404, 409, 422)))
+@router.get(
+    "/v1/jobs/{job_id}/plots/decision-boundary.png",
+    summary="The network's output over the input plane (2-D datasets)",
+    response_class=Response,
+    responses=image_responses("image/png", errors=(404, 409, 422)),
+)
 def decision_boundary_png(
     request: Request,
     job_id: str,
@@ -128,14 +149,24 @@ def decision_boundary_png(
     found = read_boundary_inputs(request.app, job_id)
     grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
     data = render.decision_boundary_plot(
-        grid, found.inputs, found.targets, task=found.task, classes=found.classes,
-        title=_title(found.job), width=width, height=height)
+        grid,
+        found.inputs,
+        found.targets,
+        task=found.task,
+        classes=found.classes,
+        title=_title(found.job),
+        width=width,
+        height=height,
+    )
     return _image(data, "png")
 
 
-@router.get("/v1/jobs/{job_id}/plots/decision-boundary.json", response_model=BoundaryGrid,
-            summary="The decision-boundary grid as numbers, for clients that draw their own",
-            responses=error_responses(404, 409, 422))
+@router.get(
+    "/v1/jobs/{job_id}/plots/decision-boundary.json",
+    response_model=BoundaryGrid,
+    summary="The decision-boundary grid as numbers, for clients that draw their own",
+    responses=error_responses(404, 409, 422),
+)
 def decision_boundary_json(
     request: Request, job_id: str, resolution: Resolution = DEFAULT_RESOLUTION
 ) -> dict[str, Any]:
@@ -144,7 +175,9 @@ def decision_boundary_json(
     found = read_boundary_inputs(request.app, job_id)
     grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
     doc = grid_document(grid, found.inputs, found.targets, found.task, found.classes)
-    return {"job_id": job_id, "status": found.job["status"],
-            "epoch": found.job["progress"]["epoch"], **doc}
-
-
+    return {
+        "job_id": job_id,
+        "status": found.job["status"],
+        "epoch": found.job["progress"]["epoch"],
+        **doc,
+    }
