@@ -7,7 +7,7 @@ place, overwriting ``z`` with ``a``, and never needs ``z`` again. ``derivative(z
 keeps the textbook signature for the inspection code, which stores ``z``.
 
 ``backprop(z, a, g)`` returns ``g ⊙ σ'(z)`` (for softmax, the Jacobian-vector product
-``Jᵀ g``): the "general form" of DESIGN §1, ``∇_a C ⊙ σ'(z_L)``.
+``Jᵀ g``): the "general form" of docs/design.md §1, ``∇_a C ⊙ σ'(z_L)``.
 """
 
 from __future__ import annotations
@@ -168,5 +168,7 @@ ACTIVATIONS: Mapping[str, Activation] = MappingProxyType(
 )
 """Every activation by API name. ``softmax`` is allowed on the output layer only."""
 
-HIDDEN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu", "identity")
-OUTPUT_ACTIVATIONS: tuple[str, ...] = (*HIDDEN_ACTIVATIONS, "softmax")
+HIDDEN_ACTIVATIONS: tuple[str, ...] = tuple(n for n, a in ACTIVATIONS.items() if a.elementwise)
+"""Activations a hidden layer may use: every elementwise one (softmax's derivative is a
+Jacobian over the layer, so it is allowed on the output layer only)."""
+OUTPUT_ACTIVATIONS: tuple[str, ...] = tuple(ACTIVATIONS)

@@ -69,7 +69,6 @@ class Network:
     @classmethod
     def initialize(cls, spec: NetworkSpec, *, seed: int, dtype: str = "float64") -> Network:
         """Random weights from ``spec.init``, reproducible from ``seed`` in any dtype."""
-        spec.validate()
         _check_dtype(dtype)
         rng = np.random.Generator(np.random.PCG64(seed))
         init = INITIALIZERS[spec.init]
@@ -94,7 +93,6 @@ class Network:
         Shape problems raise SpecError naming the layer, e.g.
         ``initial_weights[1].weights: expected 8x2, got 2x8``.
         """
-        spec.validate()
         _check_dtype(dtype)
         n_layers = len(spec.sizes) - 1
         if not isinstance(layers, list | tuple) or len(layers) != n_layers:
@@ -232,7 +230,7 @@ class Network:
 
     # ----------------------------------------------------------------- serialization
     def to_document(self) -> dict[str, Any]:
-        """The weights document of DESIGN §3, Nielsen orientation, JSON-ready lists."""
+        """The weights document of docs/design.md §3, Nielsen orientation, JSON-ready lists."""
         return {
             "sizes": list(self.sizes),
             "cost": self.cost,
@@ -304,15 +302,14 @@ def _spec_from_parts(sizes: Any, activations: list[Any], cost: Any) -> NetworkSp
         )
     hidden = activations[0] if activations[0] in HIDDEN_ACTIVATIONS else "sigmoid"
     output = activations[-1] if activations[-1] in OUTPUT_ACTIVATIONS else "sigmoid"
-    spec = NetworkSpec(
-        sizes=sizes,
-        hidden_activation=hidden,
-        output_activation=output,
-        cost=cost,
-        activations=list(activations),
-    )
     try:
-        spec.validate()
+        return NetworkSpec(
+            sizes=sizes,
+            hidden_activation=hidden,
+            output_activation=output,
+            cost=cost,
+            activations=list(activations),
+        )
     except SpecError as exc:
         field = exc.field.removeprefix("network.")
         field = (
@@ -321,4 +318,3 @@ def _spec_from_parts(sizes: Any, activations: list[Any], cost: Any) -> NetworkSp
             else field
         )
         raise SpecError(field, exc.message) from None
-    return spec

@@ -1,7 +1,17 @@
-"""Network specs and training configs: frozen dataclasses that validate themselves.
+"""Network specs and training configs: frozen dataclasses that are valid by construction.
 
-``validate()`` raises :class:`SpecError` with a dotted field path ("network.cost",
-"training.batch_size") and a message a user can act on, before any training starts.
+Constructing a :class:`NetworkSpec` or :class:`TrainingConfig` checks it and raises
+:class:`SpecError` with a dotted field path ("network.cost", "training.batch_size") and a
+message a user can act on, so an instance that exists is one the engine can train.
+``validate()`` repeats the check (and, with ``n_samples``, checks the validation split
+and the batch size against a dataset).
+
+Each field carries its rules in its ``metadata``: ``doc`` (what it means), the bounds
+``gt``/``ge``/``lt``/``le`` (in pydantic's vocabulary), ``allow_inf_nan`` and
+``choices`` (the registry whose keys are the allowed names). The engine checks them
+here; the API builds its request models from the same metadata
+(``app/schemas/spec.py``), so a rule or a registry entry is written once.
+
 ``to_dict()``/``from_dict()`` round-trip through JSON-ready dicts (unknown keys are
 refused so a typo is not silently ignored).
 """
@@ -10,32 +20,83 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from app.nn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from app.nn.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from app.nn.costs import COSTS
 from app.nn.errors import SpecError
+from app.nn.init import INITIALIZERS
+from app.nn.optimizers import OPTIMIZERS
+from app.nn.schedules import SCHEDULES
 
-INIT_NAMES: tuple[str, ...] = ("default", "large", "xavier", "he")
-OPTIMIZER_NAMES: tuple[str, ...] = ("sgd", "momentum", "adam")
 DTYPES: tuple[str, ...] = ("float32", "float64")
-LR_SCHEDULES: tuple[str, ...] = ("constant", "step", "plateau")
+MAX_LAYERS = 64
+"""Most entries in ``sizes`` (inputs, hidden layers, outputs)."""
+MAX_SEED = 2**63 - 1
 
 
-def _one_of(field_: str, value: object, allowed: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in allowed:
-        raise SpecError(field_, f"{value!r} is not one of {', '.join(allowed)}")
+def rule(default: Any, doc: str, **rules: Any) -> Any:
+    """A dataclass field with its default, its description and its rules (see module)."""
+    return field(default=default, metadata={"doc": doc, **rules})
 
 
-def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
-    if not isinstance(d, dict):
-        raise SpecError(prefix, "expected an object")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise SpecError(f"{prefix}.{unknown[0]}", "unknown field")
-    return cls(**d)
+def rules_of(cls: type, name: str) -> Mapping[str, Any]:
+    """The metadata of field ``name`` of a spec dataclass."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            return f.metadata
+    raise KeyError(name)
+
+
+def choice_names(choices: Iterable[str]) -> tuple[str, ...]:
+    """The allowed names of a ``choices`` rule (a registry's keys, in registry order)."""
+    return tuple(choices)
+
+
+def _one_of(field_: str, value: object, allowed: Iterable[str]) -> None:
+    names = choice_names(allowed)
+    if not isinstance(value, str) or value not in names:
+        raise SpecError(field_, f"{value!r} is not one of {', '.join(names)}")
+
+
+def _bounded(field_: str, value: object, rules: Mapping[str, Any], integer: bool) -> None:
+    """Check a number against its field's bounds; for integers ``gt k`` reads ``>= k+1``."""
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        raise SpecError(field_, f"must be {kind}, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(field_, f"must be finite, got {value!r}")
+    checks = (
+        ("gt", lambda lim: value > lim, ">"),
+        ("ge", lambda lim: value >= lim, ">="),
+        ("lt", lambda lim: value < lim, "<"),
+        ("le", lambda lim: value <= lim, "<="),
+    )
+    for key, holds, sign in checks:
+        if key in rules and not holds(rules[key]):
+            limit = rules[key]
+            if integer and key in ("gt", "lt"):
+                sign, limit = (">=", limit + 1) if key == "gt" else ("<=", limit - 1)
+            raise SpecError(field_, f"must be {sign} {limit}, got {value!r}")
+
+
+def _check_fields(spec: Any, prefix: str) -> None:
+    """Every scalar field of ``spec`` against its own rules (types from the annotations)."""
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        path = f"{prefix}.{f.name}"
+        rules = f.metadata
+        if "choices" in rules:
+            _one_of(path, value, rules["choices"])
+        elif f.type in ("bool",):
+            if not isinstance(value, bool):
+                raise SpecError(path, f"must be true or false, got {value!r}")
+        elif f.type in ("int", "int | None", "float", "float | None"):
+            if value is None and "None" in str(f.type):
+                continue
+            _bounded(path, value, rules, integer=str(f.type).startswith("int"))
 
 
 @dataclass(frozen=True)
@@ -46,12 +107,27 @@ class NetworkSpec:
     ``hidden_activation``/``output_activation`` layer by layer.
     """
 
-    sizes: list[int]
-    hidden_activation: str = "sigmoid"
-    output_activation: str = "sigmoid"
-    cost: str = "cross_entropy"
-    init: str = "default"
-    activations: list[str] | None = None
+    sizes: list[int] = field(
+        metadata={
+            "doc": "Layer sizes [n_0, …, n_L]: inputs, hidden layers, outputs.",
+            "min_length": 2,
+            "max_length": MAX_LAYERS,
+        }
+    )
+    hidden_activation: str = rule(
+        "sigmoid", "Activation of every hidden layer.", choices=HIDDEN_ACTIVATIONS
+    )
+    output_activation: str = rule(
+        "sigmoid", "Activation of the output layer.", choices=OUTPUT_ACTIVATIONS
+    )
+    cost: str = rule("cross_entropy", "The per-sample cost C_x.", choices=COSTS)
+    init: str = rule("default", "Weight initialiser.", choices=INITIALIZERS)
+    activations: list[str] | None = rule(
+        None, "Per-layer activations (length len(sizes)-1); overrides the two above."
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @property
     def layer_activations(self) -> list[str]:
@@ -66,11 +142,12 @@ class NetworkSpec:
         sizes = self.sizes
         if not isinstance(sizes, list | tuple) or len(sizes) < 2:
             raise SpecError("network.sizes", "needs at least 2 layer sizes (inputs, outputs)")
+        if len(sizes) > MAX_LAYERS:
+            raise SpecError("network.sizes", f"has {len(sizes)} layer sizes; at most {MAX_LAYERS}")
         for i, n in enumerate(sizes):
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise SpecError(f"network.sizes[{i}]", f"must be a positive integer, got {n!r}")
-        _one_of("network.hidden_activation", self.hidden_activation, HIDDEN_ACTIVATIONS)
-        _one_of("network.output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        _check_fields(self, "network")
         if self.activations is not None:
             if not isinstance(self.activations, list | tuple):
                 raise SpecError("network.activations", "must be a list of activation names")
@@ -82,13 +159,8 @@ class NetworkSpec:
                 )
             for i, name in enumerate(self.activations):
                 last = i == len(self.activations) - 1
-                _one_of(
-                    f"network.activations[{i}]",
-                    name,
-                    OUTPUT_ACTIVATIONS if last else HIDDEN_ACTIVATIONS,
-                )
-        _one_of("network.cost", self.cost, tuple(COSTS))
-        _one_of("network.init", self.init, INIT_NAMES)
+                allowed = OUTPUT_ACTIVATIONS if last else HIDDEN_ACTIVATIONS
+                _one_of(f"network.activations[{i}]", name, allowed)
         out = self.layer_activations[-1]
         cost = COSTS[self.cost]
         if cost.requires is not None and out not in cost.requires:
@@ -98,7 +170,6 @@ class NetworkSpec:
             )
         if out == "softmax" and sizes[-1] < 2:
             raise SpecError("network.output_activation", "softmax needs at least 2 outputs")
-        assert all(name in ACTIVATIONS for name in self.layer_activations)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,111 +189,77 @@ class NetworkSpec:
         return spec
 
 
-def _number(
-    field_: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    integer: bool = False,
-) -> None:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
-        raise SpecError(field_, f"must be {kind}, got {value!r}")
-    if not math.isfinite(value):
-        raise SpecError(field_, f"must be finite, got {value!r}")
-    if low is not None and (value <= low if low_open else value < low):
-        raise SpecError(field_, f"must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and value > high:
-        raise SpecError(field_, f"must be <= {high}, got {value!r}")
-
-
 @dataclass(frozen=True)
 class TrainingConfig:
     """How to train: epochs, mini-batches, optimizer, schedule, early stopping, dtype.
 
-    ``lr_schedule``: "constant"; "step" (lr *= lr_decay every lr_step_epochs epochs);
-    "plateau" (Nielsen: lr *= lr_decay, i.e. halve by default, when the monitored loss has
-    not improved for lr_patience epochs). The monitored loss for "plateau" and early
-    stopping is the validation loss, or the train loss when there is no validation split.
+    The monitored loss for the ``plateau`` schedule and early stopping is the validation
+    loss, or the train loss when there is no validation split.
     """
 
-    epochs: int = 30
-    batch_size: int = 10
-    learning_rate: float = 0.5
-    l2: float = 0.0
-    optimizer: str = "sgd"
-    momentum: float = 0.0
-    nesterov: bool = False
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    validation_fraction: float = 0.0
-    shuffle: bool = True
-    seed: int = 0
-    dtype: str = "float64"
-    lr_schedule: str = "constant"
-    lr_step_epochs: int = 10
-    lr_decay: float = 0.5
-    lr_patience: int = 10
-    early_stopping_patience: int | None = None
-    early_stopping_min_delta: float = 0.0
+    epochs: int = rule(30, "Passes over the training split.", gt=0)
+    batch_size: int = rule(10, "Samples per mini-batch (m).", gt=0)
+    learning_rate: float = rule(0.5, "η, the step size.", gt=0, allow_inf_nan=False)
+    l2: float = rule(
+        0.0, "λ, L2 strength (Nielsen: W ← (1 − ηλ/n) W − …).", ge=0, allow_inf_nan=False
+    )
+    optimizer: str = rule("sgd", "Update rule on the gradients.", choices=OPTIMIZERS)
+    momentum: float = rule(0.0, "μ of optimizer 'momentum'.", ge=0, lt=1)
+    nesterov: bool = rule(False, "Nesterov look-ahead (optimizer 'momentum' only).")
+    beta1: float = rule(0.9, "Adam's β₁.", ge=0, lt=1)
+    beta2: float = rule(0.999, "Adam's β₂.", ge=0, lt=1)
+    epsilon: float = rule(1e-8, "Adam's ε.", gt=0, allow_inf_nan=False)
+    validation_fraction: float = rule(
+        0.0, "Share of the samples held out for validation (seeded split).", ge=0, lt=1
+    )
+    shuffle: bool = rule(True, "Reshuffle the training split every epoch.")
+    seed: int = rule(0, "Seeds the initial weights, the split and the shuffles.", ge=0)
+    dtype: str = rule("float64", "Floating-point type of the training arithmetic.", choices=DTYPES)
+    lr_schedule: str = rule("constant", "Learning-rate schedule.", choices=SCHEDULES)
+    lr_step_epochs: int = rule(10, "Schedule 'step': epochs between decays.", gt=0)
+    lr_decay: float = rule(0.5, "Schedules 'step' and 'plateau': the decay factor.", gt=0, le=1)
+    lr_patience: int = rule(
+        10, "Schedule 'plateau': epochs without improvement before a decay.", gt=0
+    )
+    early_stopping_patience: int | None = rule(
+        None, "Stop after this many epochs without improvement (none: never).", gt=0
+    )
+    early_stopping_min_delta: float = rule(
+        0.0, "Smallest decrease of the monitored loss that counts.", ge=0, allow_inf_nan=False
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     def validate(self, n_samples: int | None = None) -> TrainingConfig:
         """Raise SpecError (field "training.…"); with ``n_samples`` also check the split."""
-        p = "training."
-        _number(p + "epochs", self.epochs, low=1, integer=True)
-        _number(p + "batch_size", self.batch_size, low=1, integer=True)
-        _number(p + "learning_rate", self.learning_rate, low=0, low_open=True)
-        _number(p + "l2", self.l2, low=0)
-        _one_of(p + "optimizer", self.optimizer, OPTIMIZER_NAMES)
-        _number(p + "momentum", self.momentum, low=0, high=1)
-        if not isinstance(self.nesterov, bool):
-            raise SpecError(p + "nesterov", f"must be true or false, got {self.nesterov!r}")
+        _check_fields(self, "training")
+        if self.seed > MAX_SEED:
+            raise SpecError("training.seed", f"must be <= {MAX_SEED}, got {self.seed!r}")
         if self.nesterov and self.optimizer != "momentum":
-            raise SpecError(p + "nesterov", "only applies to optimizer 'momentum'")
-        _number(p + "beta1", self.beta1, low=0, high=1)
-        _number(p + "beta2", self.beta2, low=0, high=1)
-        if self.beta1 >= 1:
-            raise SpecError(p + "beta1", f"must be < 1, got {self.beta1!r}")
-        if self.beta2 >= 1:
-            raise SpecError(p + "beta2", f"must be < 1, got {self.beta2!r}")
-        _number(p + "epsilon", self.epsilon, low=0, low_open=True)
-        _number(p + "validation_fraction", self.validation_fraction, low=0)
-        if self.validation_fraction >= 1:
-            raise SpecError(
-                p + "validation_fraction", f"must be < 1, got {self.validation_fraction!r}"
-            )
-        if not isinstance(self.shuffle, bool):
-            raise SpecError(p + "shuffle", f"must be true or false, got {self.shuffle!r}")
-        _number(p + "seed", self.seed, low=0, high=2**63 - 1, integer=True)
-        _one_of(p + "dtype", self.dtype, DTYPES)
-        _one_of(p + "lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _number(p + "lr_step_epochs", self.lr_step_epochs, low=1, integer=True)
-        _number(p + "lr_decay", self.lr_decay, low=0, high=1, low_open=True)
-        _number(p + "lr_patience", self.lr_patience, low=1, integer=True)
-        if self.early_stopping_patience is not None:
-            _number(
-                p + "early_stopping_patience", self.early_stopping_patience, low=1, integer=True
-            )
-        _number(p + "early_stopping_min_delta", self.early_stopping_min_delta, low=0)
+            raise SpecError("training.nesterov", "only applies to optimizer 'momentum'")
         if n_samples is not None:
-            n_val, n_train = split_sizes(n_samples, self.validation_fraction)
-            if n_val == 0 and self.validation_fraction > 0:
-                raise SpecError(
-                    p + "validation_fraction", f"leaves no validation sample out of {n_samples}"
-                )
-            if n_train < 1:
-                raise SpecError(
-                    p + "validation_fraction", f"leaves no training sample out of {n_samples}"
-                )
-            if self.batch_size > n_train:
-                raise SpecError(
-                    p + "batch_size",
-                    f"{self.batch_size} is larger than the training split ({n_train} samples)",
-                )
+            self.check_split(n_samples)
         return self
+
+    def check_split(self, n_samples: int) -> None:
+        """Raise SpecError unless the split of ``n_samples`` leaves both parts usable and
+        a batch fits in the training part."""
+        p = "training."
+        n_val, n_train = split_sizes(n_samples, self.validation_fraction)
+        if n_val == 0 and self.validation_fraction > 0:
+            raise SpecError(
+                p + "validation_fraction", f"leaves no validation sample out of {n_samples}"
+            )
+        if n_train < 1:
+            raise SpecError(
+                p + "validation_fraction", f"leaves no training sample out of {n_samples}"
+            )
+        if self.batch_size > n_train:
+            raise SpecError(
+                p + "batch_size",
+                f"{self.batch_size} is larger than the training split ({n_train} samples)",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -231,6 +268,16 @@ class TrainingConfig:
     def from_dict(cls, d: dict[str, Any]) -> TrainingConfig:
         config: TrainingConfig = _from_dict(cls, d, "training")
         return config
+
+
+def _from_dict(cls: type, d: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(d, dict):
+        raise SpecError(prefix, "expected an object")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise SpecError(f"{prefix}.{unknown[0]}", "unknown field")
+    return cls(**d)
 
 
 def split_sizes(n_samples: int, validation_fraction: float) -> tuple[int, int]:

@@ -10,7 +10,7 @@ first spawned child; the epoch shuffles come from ``np.random.Generator(PCG64(se
 whose state is part of the checkpoint (taken at the start of the current epoch, so a
 mid-epoch resume re-draws the same permutation and skips the batches already done).
 
-Metrics (DESIGN §1): ``train_loss``/``train_accuracy`` come from the outputs the
+Metrics (docs/design.md §1): ``train_loss``/``train_accuracy`` come from the outputs the
 training steps compute anyway (each step writes its batch's outputs into an epoch
 buffer; loss and accuracy are computed from that buffer at the epoch's end, the loss
 summing the cost's terms over cache-sized row blocks, the accuracy against target labels
@@ -37,6 +37,7 @@ from app.nn.costs import Cost
 from app.nn.errors import DivergenceError, SpecError
 from app.nn.network import Network, predict_labels
 from app.nn.optimizers import OPTIMIZERS, Optimizer
+from app.nn.schedules import SCHEDULES
 from app.nn.spec import NetworkSpec, TrainingConfig, split_sizes
 
 Task = Literal["classification", "regression"]
@@ -54,7 +55,7 @@ _METRIC_BLOCK_ELEMENTS = 1 << 16
 
 @dataclass
 class EpochMetrics:
-    """What one epoch reports. ``layers`` holds training health per weight layer."""
+    """What one epoch reports. ``health`` holds training health per weight layer."""
 
     epoch: int
     train_loss: float
@@ -63,7 +64,7 @@ class EpochMetrics:
     validation_accuracy: float | None
     learning_rate: float
     seconds: float
-    layers: list[dict[str, float | None]] = field(default_factory=list)
+    health: list[dict[str, float | None]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,7 +75,7 @@ class EpochMetrics:
             "validation_accuracy": self.validation_accuracy,
             "learning_rate": self.learning_rate,
             "seconds": self.seconds,
-            "layers": [dict(layer) for layer in self.layers],
+            "health": [dict(layer) for layer in self.health],
         }
 
 
@@ -183,9 +184,8 @@ def train(
     Raises SpecError for a bad spec, config, data or checkpoint, DivergenceError when the
     loss or a weight becomes non-finite (naming the epoch).
     """
-    spec.validate()
     x, y = _check_data(spec, inputs, targets)
-    config.validate(n_samples=x.shape[0])
+    config.check_split(x.shape[0])
     if task not in ("classification", "regression"):
         raise SpecError("task", f"{task!r} is not one of classification, regression")
     loop = _Loop(spec, config, x, y, task, initial_weights, resume)
@@ -396,10 +396,7 @@ class _Loop:
         return before
 
     def _learning_rate(self, epoch: int) -> float:
-        cfg = self.config
-        if cfg.lr_schedule == "step":
-            return cfg.learning_rate * cfg.lr_decay ** ((epoch - 1) // cfg.lr_step_epochs)
-        return self.base_lr  # constant, or plateau (base_lr is halved as it goes)
+        return SCHEDULES[self.config.lr_schedule].learning_rate(epoch, self.base_lr, self.config)
 
     def _epoch_metrics(
         self,
@@ -441,7 +438,7 @@ class _Loop:
             validation_accuracy=val_acc,
             learning_rate=lr,
             seconds=time.perf_counter() - started,
-            layers=self._health(before),
+            health=self._health(before),
         )
 
     def _health(self, before: list[Array]) -> list[dict[str, float | None]]:
@@ -478,17 +475,11 @@ class _Loop:
         return layers
 
     def _update_schedule(self, m: EpochMetrics) -> bool:
-        """Plateau halving and early stopping on the monitored loss; True means stop."""
+        """The schedule's end-of-epoch step and early stopping, on the monitored loss;
+        True means stop."""
         cfg, s = self.config, self.schedule
         loss = m.validation_loss if m.validation_loss is not None else m.train_loss
-        if cfg.lr_schedule == "plateau":
-            if loss < s["plateau_best"]:
-                s["plateau_best"], s["plateau_wait"] = loss, 0
-            else:
-                s["plateau_wait"] = int(s["plateau_wait"]) + 1
-                if s["plateau_wait"] >= cfg.lr_patience:
-                    self.base_lr *= cfg.lr_decay
-                    s["plateau_wait"] = 0
+        self.base_lr = SCHEDULES[cfg.lr_schedule].end_of_epoch(loss, self.base_lr, s, cfg)
         if cfg.early_stopping_patience is not None:
             if loss < s["stop_best"] - cfg.early_stopping_min_delta:
                 s["stop_best"], s["stop_wait"] = loss, 0
