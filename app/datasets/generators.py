@@ -21,7 +21,6 @@ class i mod k), so no shuffling is needed to see every class in a prefix.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from typing import TypeGuard
 
@@ -30,8 +29,11 @@ import numpy as np
 from app.datasets.core import ParsedDataset
 from app.datasets.errors import DatasetError
 
+MIN_SAMPLES = 4
 MAX_SAMPLES = 1_000_000
-MAX_CLASSES = 100
+MAX_NOISE = 10
+MAX_CLASSES = 20
+"""Bounds of the parameters, here and in the API's request model (app/schemas/datasets.py)."""
 BINARY = ["0", "1"]
 
 
@@ -53,9 +55,11 @@ def _is_real(value: object) -> TypeGuard[float]:
 
 def _rng(n_samples: object, noise: object, seed: object) -> tuple[int, float, np.random.Generator]:
     """Check the common parameters; return them with the seeded generator."""
-    n = _integer(n_samples, "n_samples", 1, MAX_SAMPLES)
-    if not _is_real(noise) or not 0 <= noise < math.inf:
-        raise DatasetError(f"must be a finite number >= 0, got {noise!r}", field="noise")
+    n = _integer(n_samples, "n_samples", MIN_SAMPLES, MAX_SAMPLES)
+    if not _is_real(noise) or not 0 <= noise <= MAX_NOISE:
+        raise DatasetError(
+            f"must be a number from 0 to {MAX_NOISE:g}, got {noise!r}", field="noise"
+        )
     s = _integer(seed, "seed", 0, 2**63 - 1)
     return n, float(noise), np.random.Generator(np.random.PCG64(s))
 

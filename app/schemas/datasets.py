@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Task = Literal["classification", "regression"]
-TaskOption = Literal["auto", "classification", "regression"]
-Kind = Literal["xor", "circles", "moons", "spirals", "blobs", "sine"]
+from app.datasets import GENERATORS, TASKS
+from app.datasets.generators import MAX_CLASSES, MAX_NOISE, MAX_SAMPLES, MIN_SAMPLES
+from app.schemas.common import example
+
+if TYPE_CHECKING:
+    Task = str
+    TaskOption = str
+    Kind = str
+else:
+    TaskOption = Literal[TASKS]
+    Task = Literal[tuple(t for t in TASKS if t != "auto")]
+    Kind = Literal[tuple(GENERATORS)]
 
 
 class DatasetCreate(BaseModel):
@@ -46,11 +55,14 @@ class DatasetGenerate(BaseModel):
     )
 
     kind: Kind
-    n_samples: int = Field(default=200, ge=4, le=1_000_000)
-    noise: float = Field(default=0.1, ge=0, le=10)
+    n_samples: int = Field(default=200, ge=MIN_SAMPLES, le=MAX_SAMPLES)
+    noise: float = Field(default=0.1, ge=0, le=MAX_NOISE)
     seed: int = Field(default=0, ge=0)
     n_classes: int | None = Field(
-        default=None, ge=2, le=20, description="spirals/blobs only: number of classes (default 3)."
+        default=None,
+        ge=2,
+        le=MAX_CLASSES,
+        description="spirals/blobs only: number of classes (default 3).",
     )
     name: str | None = Field(default=None, max_length=200, description="Default: the kind.")
 
@@ -85,3 +97,25 @@ class DatasetArrays(BaseModel):
     inputs: list[list[float]]
     targets: list[list[float]]
     classes: list[str] | None
+
+
+#: "Try it out" bodies of the creating endpoints in /docs.
+CREATE_EXAMPLES = {
+    "xor": example(
+        "XOR with class labels",
+        {"name": "xor", "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]], "labels": [0, 1, 1, 0]},
+    ),
+    "regression": example(
+        "y = 2x + 1 (targets)",
+        {"name": "line", "inputs": [[0], [1], [2], [3]], "targets": [[1], [3], [5], [7]]},
+    ),
+}
+GENERATE_EXAMPLES = {
+    "xor": example(
+        "200 noisy XOR points (then POST /v1/jobs)",
+        {"kind": "xor", "n_samples": 200, "noise": 0.1, "seed": 0, "name": "xor"},
+    ),
+    "spirals": example(
+        "two spirals", {"kind": "spirals", "n_samples": 300, "noise": 0.1, "seed": 0}
+    ),
+}

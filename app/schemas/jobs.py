@@ -1,107 +1,54 @@
-"""Job requests and responses. ``NetworkSpec``/``TrainingConfig`` mirror the engine's
-dataclasses field for field (same names and defaults; a test checks they agree) and
-convert with ``app.nn.NetworkSpec.from_dict(model.model_dump())``."""
+"""Job requests and responses, and the one mapping of a metrics row.
+
+The job spec itself (network, training, initial weights) is ``app.schemas.spec``; a
+:class:`JobCreate` is that spec plus the dataset it trains on.
+"""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Activation = Literal["sigmoid", "tanh", "relu", "identity", "softmax"]
-HiddenActivation = Literal["sigmoid", "tanh", "relu", "identity"]
-Cost = Literal["quadratic", "cross_entropy", "log_likelihood"]
-Init = Literal["default", "large", "xavier", "he"]
-Optimizer = Literal["sgd", "momentum", "adam"]
-DType = Literal["float32", "float64"]
-Schedule = Literal["constant", "step", "plateau"]
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+from app.db.models import JobStatus
+from app.schemas.common import example
+from app.schemas.spec import (
+    XOR_NETWORK,
+    XOR_TRAINING,
+    Activation,
+    JobSpec,
+    LayerWeights,
+    NetworkSpec,
+    TrainingConfig,
+)
 
-XOR_NETWORK: dict[str, Any] = {
-    "sizes": [2, 8, 1],
-    "hidden_activation": "sigmoid",
-    "output_activation": "sigmoid",
-    "cost": "cross_entropy",
-    "init": "default",
-}
-XOR_TRAINING: dict[str, Any] = {
-    "epochs": 300,
-    "batch_size": 10,
-    "learning_rate": 2.0,
-    "l2": 0.0,
-    "optimizer": "sgd",
-    "momentum": 0.0,
-    "validation_fraction": 0.0,
-    "shuffle": True,
-    "seed": 0,
-    "dtype": "float64",
-}
+__all__ = [
+    "XOR_NETWORK",
+    "XOR_TRAINING",
+    "Activation",
+    "Job",
+    "JobCreate",
+    "JobList",
+    "JobSpec",
+    "LayerHealth",
+    "LayerWeights",
+    "MetricRow",
+    "MetricsPage",
+    "NetworkSpec",
+    "PredictRequest",
+    "PredictResponse",
+    "Progress",
+    "Status",
+    "TrainingConfig",
+    "WeightsDocument",
+]
 
-
-class NetworkSpec(BaseModel):
-    """Layer sizes ``[n_0, ..., n_L]`` and the functions of each layer (engine ``NetworkSpec``)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [XOR_NETWORK]})
-
-    sizes: list[int] = Field(min_length=2, max_length=64)
-    hidden_activation: HiddenActivation = "sigmoid"
-    output_activation: Activation = "sigmoid"
-    cost: Cost = "cross_entropy"
-    init: Init = "default"
-    activations: list[Activation] | None = Field(
-        default=None,
-        description="Per-layer activations (length len(sizes)-1); overrides the two above.",
-    )
-
-    @model_validator(mode="after")
-    def _positive_sizes(self) -> NetworkSpec:
-        for i, n in enumerate(self.sizes):
-            if n < 1:
-                raise ValueError(f"sizes[{i}] must be a positive integer, got {n}")
-        return self
-
-
-class TrainingConfig(BaseModel):
-    """How to train (engine ``TrainingConfig``)."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [XOR_TRAINING]})
-
-    epochs: int = Field(default=30, gt=0)
-    batch_size: int = Field(default=10, gt=0)
-    learning_rate: float = Field(default=0.5, gt=0, allow_inf_nan=False)
-    l2: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    optimizer: Optimizer = "sgd"
-    momentum: float = Field(default=0.0, ge=0, lt=1)
-    nesterov: bool = False
-    beta1: float = Field(default=0.9, ge=0, lt=1)
-    beta2: float = Field(default=0.999, ge=0, lt=1)
-    epsilon: float = Field(default=1e-8, gt=0, allow_inf_nan=False)
-    validation_fraction: float = Field(default=0.0, ge=0, lt=1)
-    shuffle: bool = True
-    seed: int = Field(default=0, ge=0)
-    dtype: DType = "float64"
-    lr_schedule: Schedule = "constant"
-    lr_step_epochs: int = Field(default=10, gt=0)
-    lr_decay: float = Field(default=0.5, gt=0, le=1)
-    lr_patience: int = Field(default=10, gt=0)
-    early_stopping_patience: int | None = Field(default=None, gt=0)
-    early_stopping_min_delta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    max_runtime_seconds: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Service-side (not an engine field): fail the job once it has trained "
-        "this many seconds, all attempts together.",
-    )
-
-
-class LayerWeights(BaseModel):
-    """One layer of a weights document: ``weights`` is ``n_l x n_{l-1}`` (Nielsen)."""
-
-    weights: list[list[float]]
-    biases: list[float]
-    activation: str | None = None
+if TYPE_CHECKING:
+    Status = str
+else:
+    Status = Literal[tuple(s.value for s in JobStatus)]
 
 
 class JobCreate(BaseModel):
@@ -131,6 +78,12 @@ class JobCreate(BaseModel):
     initial_weights: list[LayerWeights] | None = Field(
         default=None, description="Warm start: the `layers` list of a weights document."
     )
+
+    def spec(self) -> JobSpec:
+        """The job spec alone (without the dataset reference)."""
+        return JobSpec(
+            network=self.network, training=self.training, initial_weights=self.initial_weights
+        )
 
     @model_validator(mode="after")
     def _one_dataset_reference(self) -> JobCreate:
@@ -174,8 +127,17 @@ class JobList(BaseModel):
     offset: int
 
 
+def finite_or_none(value: Any) -> Any:
+    """A number as JSON and both databases can hold it: NaN and ±inf become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 class LayerHealth(BaseModel):
     """Training health of one layer at the end of an epoch (from its last mini-batch)."""
+
+    _finite = field_validator("*", mode="before")(finite_or_none)
 
     grad_norm: float | None = Field(
         default=None, description="‖∂C/∂W‖ of the layer: near 0 means it has stopped learning."
@@ -196,6 +158,9 @@ class LayerHealth(BaseModel):
     )
 
 
+# The one mapping of a metrics row: the worker builds it from the engine's EpochMetrics
+# and stores columns(); the API reads it back from the metrics table; the event stream
+# sends event(); a finished job keeps summary() of its last epoch as final_metrics.
 class MetricRow(BaseModel):
     """One epoch of the loss curve, with per-layer training health."""
 
@@ -209,6 +174,28 @@ class MetricRow(BaseModel):
     learning_rate: float | None
     seconds: float | None
     health: list[LayerHealth] | None = None
+
+    _finite = field_validator(
+        "train_loss",
+        "train_accuracy",
+        "validation_loss",
+        "validation_accuracy",
+        "learning_rate",
+        "seconds",
+        mode="before",
+    )(finite_or_none)
+
+    def columns(self) -> dict[str, Any]:
+        """The values of the row's ``metrics`` table columns."""
+        return self.model_dump()
+
+    def event(self) -> dict[str, Any]:
+        """What an event-stream ``metrics`` event carries (no per-layer health)."""
+        return self.model_dump(exclude={"health"})
+
+    def summary(self) -> dict[str, Any]:
+        """A finished job's ``final_metrics``: its last epoch's numbers."""
+        return self.model_dump(exclude={"health", "seconds"})
 
 
 class MetricsPage(BaseModel):
@@ -244,3 +231,19 @@ class PredictResponse(BaseModel):
 
     outputs: list[list[float]]
     labels: list[str] | None
+
+
+#: "Try it out" bodies of POST /v1/jobs and POST /v1/jobs/{id}/predict in /docs.
+CREATE_EXAMPLES = {
+    "xor": example(
+        "Train XOR on the newest dataset named 'xor'",
+        {"dataset_name": "xor", "network": XOR_NETWORK, "training": XOR_TRAINING},
+    ),
+    "by_id": example(
+        "Train on a dataset by id (paste an id from POST /v1/datasets/generate)",
+        {"dataset_id": "<dataset id>", "network": XOR_NETWORK, "training": XOR_TRAINING},
+    ),
+}
+PREDICT_EXAMPLES = {
+    "xor": example("The four XOR corners", {"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]})
+}
