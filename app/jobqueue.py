@@ -21,16 +21,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric
+from app.db.session import rowcount
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 metrics: Table = Metric.__table__  # type: ignore[assignment]
-
-
-def rowcount(result: Any) -> int:
-    """Rows matched by an UPDATE/DELETE result."""
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)

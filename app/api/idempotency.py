@@ -43,30 +43,25 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth import owner_scoped_key
-from app.db.models import IdempotencyKey
+from app.db import idempotency as store
+from app.db.ownership import owner_scoped_key
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255  # the column's length
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
-#: POST paths whose requests honour the header (DESIGN §3: the creating endpoints).
+#: POST paths whose requests honour the header (the endpoints that create resources).
 DEFAULT_PATHS = ("/v1/jobs", "/v1/datasets", "/v1/datasets/upload", "/v1/datasets/generate")
 
 #: Response headers worth replaying; the rest (date, server, content-length) are redone.
 _REPLAYED_HEADERS = {b"content-type", b"location"}
-
-#: One row per key (model: ``app.db.models.IdempotencyKey``, migration 0002).
-#: ``status_code`` NULL means the first request is still running.
-idempotency_keys = cast(Table, IdempotencyKey.__table__)
 
 EngineGetter = Callable[[Scope], Engine]
 
@@ -85,10 +80,6 @@ def engine_from_app_state(scope: Scope) -> Engine:
     if engine is None:
         raise RuntimeError("IdempotencyMiddleware: no engine on app.state (lifespan not run?)")
     return engine
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class _Fingerprint:
@@ -223,9 +214,7 @@ class IdempotencyMiddleware:
                     ]
                     # Stored before the client sees it: an answer that was delivered
                     # is always replayable.
-                    await run_in_threadpool(
-                        self._complete, engine, key, status, json.dumps(kept), bytes(body)
-                    )
+                    await run_in_threadpool(self._complete, engine, key, status, kept, bytes(body))
                 else:
                     await run_in_threadpool(self._release, engine, key)
                 await send(start)
@@ -236,7 +225,7 @@ class IdempotencyMiddleware:
             if not finished:
                 await run_in_threadpool(self._release, engine, key)
 
-    # -- the table (each call one short transaction, run in a worker thread) -----------
+    # -- the store (each call one short transaction, run in a worker thread) -------------
 
     def _reserve(
         self, engine: Engine, key: str, path: str, digest: str, shown: str | None = None
@@ -244,81 +233,49 @@ class IdempotencyMiddleware:
         """Reserve ``key`` (as stored; ``shown``: as the client sent it, for messages);
         None if reserved, else the response to send instead."""
         shown = key if shown is None else shown
-        now = _now()
         if time.monotonic() >= self._next_purge:  # keeps the table from growing forever
             self._next_purge = time.monotonic() + self.purge_every
-            purge_expired(engine, self.ttl.total_seconds())
-        row = {"key": key, "method": "POST", "path": path, "fingerprint": digest}
-        for _ in range(3):
-            try:
-                with engine.begin() as conn:
-                    conn.execute(insert(idempotency_keys).values(**row, created_at=now))
-                return None
-            except IntegrityError:
-                pass
-            with engine.begin() as conn:
-                found = conn.execute(
-                    select(idempotency_keys).where(idempotency_keys.c.key == key)
-                ).one_or_none()
-                if found is None:
-                    continue  # released in between: try to reserve again
-                age = now - found.created_at
-                expired = age > self.ttl or (found.status_code is None and age > self.stale)
-                if expired:
-                    conn.execute(
-                        delete(idempotency_keys).where(
-                            idempotency_keys.c.key == key,
-                            idempotency_keys.c.created_at == found.created_at,
-                        )
-                    )
-                    continue
-            if found.fingerprint != digest:
-                return (
-                    422,
-                    [],
-                    _detail(
-                        f"Idempotency-Key '{shown}' was already used for a different request "
-                        f"(POST {found.path} with another body); use a new key for a new request"
-                    ),
-                )
-            if found.status_code is None:
-                return (
-                    409,
-                    [],
-                    _detail(
-                        f"a request with Idempotency-Key '{shown}' is still being processed; "
-                        "retry in a moment to get its response"
-                    ),
-                )
-            headers = json.loads(found.headers or "[]") + [[REPLAYED_HEADER, "true"]]
-            return found.status_code, headers, found.body or b""
-        return 409, [], _detail(f"Idempotency-Key '{shown}' is contended; retry in a moment")
-
-    def _complete(self, engine: Engine, key: str, status: int, headers: str, body: bytes) -> None:
-        with engine.begin() as conn:
-            conn.execute(
-                update(idempotency_keys)
-                .where(idempotency_keys.c.key == key)
-                .values(status_code=status, headers=headers, body=body, completed_at=_now())
+            store.purge_expired(engine, self.ttl.total_seconds())
+        reservation = store.reserve(
+            engine,
+            key,
+            path,
+            digest,
+            ttl=self.ttl.total_seconds(),
+            stale=self.stale.total_seconds(),
+        )
+        found = reservation.stored
+        if reservation.outcome == "reserved":
+            return None
+        if found is None:
+            return 409, [], _detail(f"Idempotency-Key '{shown}' is contended; retry in a moment")
+        if found.fingerprint != digest:
+            return (
+                422,
+                [],
+                _detail(
+                    f"Idempotency-Key '{shown}' was already used for a different request "
+                    f"(POST {found.path} with another body); use a new key for a new request"
+                ),
             )
+        if found.status_code is None:
+            return (
+                409,
+                [],
+                _detail(
+                    f"a request with Idempotency-Key '{shown}' is still being processed; "
+                    "retry in a moment to get its response"
+                ),
+            )
+        return found.status_code, [*found.headers, [REPLAYED_HEADER, "true"]], found.body
+
+    def _complete(
+        self, engine: Engine, key: str, status: int, headers: list[list[str]], body: bytes
+    ) -> None:
+        store.complete(engine, key, status, headers, body)
 
     def _release(self, engine: Engine, key: str) -> None:
-        with engine.begin() as conn:
-            conn.execute(
-                delete(idempotency_keys).where(
-                    idempotency_keys.c.key == key, idempotency_keys.c.status_code.is_(None)
-                )
-            )
-
-
-def purge_expired(engine: Engine, ttl_seconds: float) -> int:
-    """Delete keys older than ``ttl_seconds``; returns how many (for a periodic sweep)."""
-    cutoff = _now() - dt.timedelta(seconds=ttl_seconds)
-    with engine.begin() as conn:
-        result = conn.execute(
-            delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
-        )
-    return result.rowcount
+        store.release(engine, key)
 
 
 def _header_dict(scope: Scope) -> dict[bytes, bytes]:

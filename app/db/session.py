@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.db.ownership import install_ownership
 
 
 def _finite(value: Any) -> Any:
@@ -66,5 +67,13 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded attributes after commit (responses read them later)."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded attributes after commit (responses read them later),
+    filtered to the current caller's datasets and jobs (``app.db.ownership``)."""
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    install_ownership(sessions)
+    return sessions
+
+
+def rowcount(result: Any) -> int:
+    """Rows matched by an UPDATE/DELETE result."""
+    return int(getattr(result, "rowcount", 0) or 0)
