@@ -4,6 +4,9 @@
     ├── NotFound          -> 404   (.resource, .id)
     ├── Conflict          -> 409   (the resource is in the wrong state)
     ├── InvalidInput      -> 422   (.field, .message; a ValueError)
+    ├── LimitExceeded     -> 422   (a configured limit: .limit, .value, .maximum, .detail)
+    │   └── QueueFull     -> 429   (too many queued jobs; retry later)
+    ├── Unavailable       -> 503   (the database does not answer)
     └── LeaseLost                  (the worker no longer holds the job; never reaches HTTP)
 
 The engine's ``app.nn.SpecError`` and the parser's ``app.datasets.DatasetError`` are
@@ -37,6 +40,29 @@ class InvalidInput(BackpropError, ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+class LimitExceeded(BackpropError):
+    """A request asks for more than a configured limit allows (``app.limits``).
+
+    ``.limit`` is the setting's name, ``.value`` what was asked, ``.maximum`` what is
+    allowed, ``.detail`` the sentence for the client.
+    """
+
+    def __init__(self, detail: str, *, limit: str, value: int, maximum: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+
+
+class QueueFull(LimitExceeded):
+    """The queue holds as many waiting jobs as allowed: retry once some have started."""
+
+
+class Unavailable(BackpropError):
+    """A dependency the request needs (the database) does not answer."""
 
 
 class LeaseLost(BackpropError):

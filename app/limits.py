@@ -1,14 +1,15 @@
-"""Configurable limits on what one request may ask of the service.
+"""Configurable limits on what one request may ask of the service (policy only).
 
-Each check raises :class:`LimitExceeded` with a detail that names the limit, the value
-asked for and the setting that changes it, e.g.::
+Each check raises :class:`~app.errors.LimitExceeded` (422) or
+:class:`~app.errors.QueueFull` (429) with a detail that names the limit, the value asked
+for and the setting that changes it, e.g.::
 
     network.sizes: [784, 5000, 10] has 3,980,010 parameters; the limit is 1,000,000
     (BACKPROP_MAX_NETWORK_PARAMETERS)
 
 | limit | setting (``BACKPROP_...``) | default | status |
 |---|---|---|---|
-| request body | ``MAX_BODY_BYTES`` (the service's body-limit middleware) | 256 MiB | 413 |
+| request body | ``MAX_BODY_BYTES`` (the API's body-limit middleware) | 256 MiB | 413 |
 | dataset rows x features | ``MAX_DATASET_VALUES`` | 100,000,000 | 422 |
 | network parameters (weights + biases) | ``MAX_NETWORK_PARAMETERS`` | 10,000,000 | 422 |
 | epochs of one job | ``MAX_EPOCHS`` | 100,000 | 422 |
@@ -17,16 +18,19 @@ asked for and the setting that changes it, e.g.::
 The queue limit is soft: two submits racing at the limit may both pass (the count and
 the insert are two statements). It exists to stop a runaway client, not to meter.
 
-The checks take plain numbers, so the routes call them before any expensive work (a
+The checks take plain numbers, so the services call them before any expensive work (a
 ``generate`` request is checked before the arrays are made).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from app.errors import LimitExceeded, QueueFull
+
+__all__ = ["LimitExceeded", "LimitSettings", "Limits", "QueueFull", "network_parameters"]
 
 DEFAULT_MAX_DATASET_VALUES = 100_000_000  # MNIST's 70,000 x 784 = 54.9M fits
 DEFAULT_MAX_NETWORK_PARAMETERS = 10_000_000
@@ -41,25 +45,6 @@ class LimitSettings(Protocol):
     max_network_parameters: int
     max_epochs: int
     max_queued_jobs: int
-
-
-class LimitExceeded(Exception):
-    """A request asks for more than a configured limit allows.
-
-    ``.status_code`` is the HTTP answer (422, or 429 for a full queue), ``.limit`` the
-    setting's name, ``.value`` what was asked, ``.maximum`` what is allowed, ``.detail``
-    the sentence for the client.
-    """
-
-    def __init__(
-        self, detail: str, *, limit: str, value: int, maximum: int, status_code: int = 422
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.limit = limit
-        self.value = value
-        self.maximum = maximum
-        self.status_code = status_code
 
 
 @dataclass(frozen=True)
@@ -118,98 +103,22 @@ class Limits:
     def check_queue(self, queued: int) -> None:
         """``queued`` jobs wait already; one more may join only below the limit."""
         if queued >= self.max_queued_jobs:
-            raise LimitExceeded(
+            raise QueueFull(
                 f"the queue is full: {queued:,} jobs are waiting; the limit is "
                 f"{self.max_queued_jobs:,} (BACKPROP_MAX_QUEUED_JOBS); retry when some "
                 "have started",
                 limit="max_queued_jobs",
                 value=queued,
                 maximum=self.max_queued_jobs,
-                status_code=429,
             )
 
     def check_job(self, sizes: Sequence[int], epochs: int, queued: int) -> None:
-        """Every limit of ``POST /v1/jobs``, cheapest first."""
+        """Every limit of a new job, cheapest first."""
         self.check_epochs(epochs)
         self.check_network(sizes)
         self.check_queue(queued)
 
 
-def queued_jobs(session: Any) -> int:
-    """How many jobs wait in the queue now (for :meth:`Limits.check_queue`)."""
-    from sqlalchemy import func, select
-
-    from app.db.models import Job, JobStatus
-
-    count = session.scalar(
-        select(func.count()).select_from(Job).where(Job.status == JobStatus.queued.value)
-    )
-    return int(count or 0)
-
-
-#: Fields of the API's ``training`` object that the service handles, not the engine.
-SERVICE_TRAINING_FIELDS = ("max_runtime_seconds",)
-
-
-def engine_training(training: dict[str, Any]) -> dict[str, Any]:
-    """``training`` as the engine's ``TrainingConfig.from_dict`` takes it."""
-    return {k: v for k, v in training.items() if k not in SERVICE_TRAINING_FIELDS}
-
-
-def trained_seconds(session: Any, job_id: str) -> float:
-    """Training seconds a job has on record (its metrics rows), e.g. before a resume."""
-    from sqlalchemy import func, select
-
-    from app.db.models import Metric
-
-    total = session.scalar(select(func.sum(Metric.seconds)).where(Metric.job_id == job_id))
-    return float(total or 0.0)
-
-
-class RuntimeLimit:
-    """A job's optional ``training.max_runtime_seconds``, counted over all its attempts.
-
-    ``already`` is the time trained before this attempt (:func:`trained_seconds`).
-    :meth:`wrap` turns the worker's ``should_stop`` into one that also says stop once
-    the budget is spent; it costs one ``time.monotonic()`` per batch.
-    """
-
-    def __init__(self, limit: float | None, already: float = 0.0) -> None:
-        self.limit = limit
-        self.already = already
-        self.start = time.monotonic()
-
-    @classmethod
-    def for_job(cls, training: dict[str, Any], already: float = 0.0) -> RuntimeLimit:
-        return cls(training.get("max_runtime_seconds"), already)
-
-    def used(self) -> float:
-        return self.already + time.monotonic() - self.start
-
-    def exceeded(self) -> bool:
-        return self.limit is not None and self.used() > self.limit
-
-    def wrap(self, should_stop: Callable[[], bool]) -> Callable[[], bool]:
-        if self.limit is None:
-            return should_stop
-        return lambda: should_stop() or self.exceeded()
-
-    def reason(self, epoch: int, batch: int) -> str:
-        return (
-            f"exceeded max_runtime_seconds={self.limit} (trained {self.used():.1f} s; "
-            f"stopped in epoch {epoch + 1} after {batch} batches)"
-        )
-
-
 def network_parameters(sizes: Sequence[int]) -> int:
     """Weights and biases of a fully connected network: sum of n_l * (n_{l-1} + 1)."""
     return sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True))
-
-
-async def limit_exceeded_handler(request: Any, exc: Exception) -> Any:
-    """FastAPI exception handler: ``app.add_exception_handler(LimitExceeded, this)``."""
-    from starlette.responses import JSONResponse
-
-    assert isinstance(exc, LimitExceeded)
-    headers = {"Retry-After": "5"} if exc.status_code == 429 else None
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)

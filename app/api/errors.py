@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFull, Unavailable
 
 
 def format_loc(loc: Sequence[Any]) -> str:
@@ -69,6 +69,18 @@ async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, str(exc))
 
 
+async def _limit_exceeded(_: Request, exc: Exception) -> JSONResponse:
+    """A configured limit: 422, or 429 with ``Retry-After`` for a full queue."""
+    assert isinstance(exc, LimitExceeded)
+    if isinstance(exc, QueueFull):
+        return JSONResponse({"detail": exc.detail}, status_code=429, headers={"Retry-After": "5"})
+    return _json(422, exc.detail)
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return _json(503, str(exc))
+
+
 async def _http(request: Request, exc: Exception) -> Response:
     """FastAPI answers a JSON body that is not even text (bad UTF-8) with a bare 400
     "There was an error parsing the body"; it is malformed JSON like any other, so it
@@ -90,5 +102,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, _not_found)
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _unprocessable)
+    app.add_exception_handler(LimitExceeded, _limit_exceeded)
+    app.add_exception_handler(Unavailable, _unavailable)
     app.add_exception_handler(SpecError, _unprocessable)
     app.add_exception_handler(DatasetError, _unprocessable)
