@@ -9,21 +9,21 @@ import threading
 import time
 from typing import Any
 
-import numpy as np
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker, undefer
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobqueue
 from app.config import Settings
 from app.datasets import decode_array
-from app.db.models import Dataset, Job, JobStatus, Metric
+from app.db.models import JobStatus
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import LeaseLost
 from app.jobqueue import Lease
-from app.limits import RuntimeLimit, engine_training, trained_seconds
-from app.nn import DivergenceError, NetworkSpec, TrainingConfig, TrainState, train
+from app.nn import DivergenceError, EpochMetrics, TrainState, train
+from app.schemas.jobs import JobSpec, MetricRow
+from app.services import training
 from worker.lease import LeaseGuard
+from worker.runtime import RuntimeLimit
 
 log = logging.getLogger("backprop.worker")
 
@@ -97,32 +97,16 @@ class Worker:
         error = values.get("error")
         log.info("job %s: %s%s", lease.job_id, status.value, f" ({error})" if error else "")
 
-    def _load(self, lease: Lease) -> tuple[Job, Dataset | None]:
-        with self.sessions() as session:
-            job = session.scalars(
-                select(Job)
-                .where(Job.id == lease.job_id)
-                .options(undefer(Job.checkpoint), undefer(Job.initial_weights))
-            ).first()
-            if job is None:  # deleted since we claimed it
-                raise LeaseLost(lease.job_id)
-            dataset = None
-            if job.dataset_id is not None:
-                dataset = session.scalars(
-                    select(Dataset)
-                    .where(Dataset.id == job.dataset_id)
-                    .options(undefer(Dataset.inputs), undefer(Dataset.targets))
-                ).first()
-        return job, dataset
-
     def _run_job(self, lease: Lease, guard: LeaseGuard) -> None:
-        job, dataset = self._load(lease)
+        with self.sessions() as session:
+            claimed = training.load(session, lease)
+        job, dataset = claimed.job, claimed.dataset
         if dataset is None:
             self._finish(lease, JobStatus.failed, error="the job's dataset was deleted")
             return
         try:
-            spec = NetworkSpec.from_dict(job.network)
-            config = TrainingConfig.from_dict(engine_training(job.training))
+            job_spec = JobSpec.stored(job.network, job.training, job.initial_weights)
+            spec, config = job_spec.engine()
             inputs, targets = decode_array(dataset.inputs), decode_array(dataset.targets)
             resume = TrainState.from_bytes(job.checkpoint) if job.checkpoint else None
         except Exception as exc:  # a stored job the engine refuses: fail it, don't crash
@@ -131,7 +115,10 @@ class Worker:
         start_epoch = resume.epoch if resume is not None else 0
         with self.sessions() as session:
             jobqueue.reset_progress(session, lease, start_epoch)
-            runtime = RuntimeLimit.for_job(job.training, trained_seconds(session, lease.job_id))
+            runtime = RuntimeLimit(
+                job_spec.training.max_runtime_seconds,
+                already=training.trained_seconds(session, lease.job_id),
+            )
         if resume is not None:
             log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
         recorder = _EpochRecorder(self.sessions, lease, self.settings.checkpoint_seconds)
@@ -142,7 +129,7 @@ class Worker:
                 inputs,
                 targets,
                 task=job.task,  # type: ignore[arg-type]
-                initial_weights=job.initial_weights if resume is None else None,
+                initial_weights=job_spec.initial_layers() if resume is None else None,
                 resume=resume,
                 on_epoch_end=recorder,
                 should_stop=runtime.wrap(guard.should_stop),
@@ -183,18 +170,8 @@ class Worker:
             self._finish(lease, JobStatus.succeeded, weights=weights, final_metrics=final)
 
     def _final(self, lease: Lease) -> dict[str, Any]:
-        """Final metrics: the last recorded epoch's numbers."""
         with self.sessions() as session:
-            row = session.scalars(
-                select(Metric).where(Metric.job_id == lease.job_id).order_by(Metric.epoch.desc())
-            ).first()
-            if row is None:
-                return {"epoch": 0}
-            keys = (
-                "epoch", "train_loss", "train_accuracy", "validation_loss",
-                "validation_accuracy", "learning_rate",
-            )  # fmt: skip
-            return {k: getattr(row, k) for k in keys}
+            return training.final_metrics(session, lease.job_id)
 
 
 class _EpochRecorder:
@@ -207,29 +184,11 @@ class _EpochRecorder:
         self.every = every
         self.last_checkpoint = time.monotonic()
 
-    def __call__(self, metrics: Any, state: Any) -> None:
-        data = metrics.to_dict()
-        row = {
-            "epoch": int(data["epoch"]),
-            "train_loss": _num(data.get("train_loss")),
-            "train_accuracy": _num(data.get("train_accuracy")),
-            "validation_loss": _num(data.get("validation_loss")),
-            "validation_accuracy": _num(data.get("validation_accuracy")),
-            "learning_rate": _num(data.get("learning_rate")),
-            "seconds": _num(data.get("seconds")),
-            "health": data.get("layers"),
-        }
+    def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
+        row = MetricRow.model_validate(metrics).columns()
         checkpoint = None
         if time.monotonic() - self.last_checkpoint >= self.every:
             checkpoint = state.to_bytes()
             self.last_checkpoint = time.monotonic()
         with self.sessions() as session:
             jobqueue.record_epoch(session, self.lease, row, checkpoint)
-
-
-def _num(value: Any) -> float | None:
-    """A JSON/DB-safe float (None for missing or non-finite values)."""
-    if value is None:
-        return None
-    value = float(value)
-    return value if np.isfinite(value) else None

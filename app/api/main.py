@@ -14,14 +14,13 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
+from app.api.auth import install_auth
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.idempotency import install_idempotency
 from app.api.routes import backprop, dashboard, datasets, events, health, jobs, plots
-from app.auth import install_auth
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
-from app.limits import LimitExceeded, limit_exceeded_handler
 
 DESCRIPTION = """
 Train neural networks over REST. Send a dataset and a network spec; a background worker
@@ -79,7 +78,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_auth(app, settings)  # outside the body limit: no key, no body read
     install_error_handlers(app)
-    app.add_exception_handler(LimitExceeded, limit_exceeded_handler)
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)

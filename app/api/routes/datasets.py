@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, status
 
-from app.api.deps import SessionDep, SettingsDep
-from app.datasets import (
-    ParsedDataset,
-    decode_array,
-    encode_array,
-    generate,
-    parse_arrays,
-    parse_csv,
-    parse_npz,
-)
-from app.db import queries
-from app.db.models import Dataset as DatasetRow
-from app.db.types import utcnow
-from app.limits import Limits
-from app.schemas.common import error_responses, example
+from app.api.deps import LimitsDep, SessionDep, SettingsDep, page_limit
+from app.schemas.common import error_responses
 from app.schemas.datasets import (
+    CREATE_EXAMPLES,
+    GENERATE_EXAMPLES,
     Dataset,
     DatasetArrays,
     DatasetCreate,
@@ -31,34 +18,9 @@ from app.schemas.datasets import (
     DatasetList,
     TaskOption,
 )
-
-XOR_LABELS = {
-    "name": "xor",
-    "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]],
-    "labels": [0, 1, 1, 0],
-}
-GENERATE_XOR = {"kind": "xor", "n_samples": 200, "noise": 0.1, "seed": 0, "name": "xor"}
+from app.services import datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-
-
-def _store(session: SessionDep, settings: SettingsDep, name: str, parsed: ParsedDataset) -> Dataset:
-    """Check the size limit, then persist a parsed dataset with its arrays as ``.npy``
-    bytes (every creating route comes through here)."""
-    inputs, targets = parsed.inputs, parsed.targets
-    Limits.from_settings(settings).check_dataset(*inputs.shape)
-    row = DatasetRow(
-        name=name,
-        n_samples=int(inputs.shape[0]),
-        n_features=int(inputs.shape[1]),
-        n_outputs=int(targets.shape[1]),
-        task=parsed.task,
-        classes=list(parsed.classes) if parsed.classes is not None else None,
-        inputs=encode_array(inputs),
-        targets=encode_array(targets),
-        created_at=utcnow(),
-    )
-    return Dataset.model_validate(queries.add_dataset(session, row))
 
 
 @router.post(
@@ -68,28 +30,12 @@ def _store(session: SessionDep, settings: SettingsDep, name: str, parsed: Parsed
     responses=error_responses(413, 422),
 )
 def create_dataset(
-    body: Annotated[
-        DatasetCreate,
-        Body(
-            openapi_examples={
-                "xor": example("XOR with class labels", XOR_LABELS),  # type: ignore[index]
-                "regression": example(
-                    "y = 2x + 1 (targets)",
-                    {
-                        "name": "line",
-                        "inputs": [[0], [1], [2], [3]],
-                        "targets": [[1], [3], [5], [7]],
-                    },
-                ),
-            }
-        ),
-    ],
+    body: Annotated[DatasetCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     session: SessionDep,
-    settings: SettingsDep,
+    limits: LimitsDep,
 ) -> Dataset:
     """A dataset from JSON arrays: ``inputs`` and ``targets``, or class ``labels``."""
-    parsed = parse_arrays(body.inputs, targets=body.targets, labels=body.labels, task=body.task)
-    return _store(session, settings, body.name, parsed)
+    return Dataset.model_validate(datasets.create(session, limits, body))
 
 
 @router.post(
@@ -100,7 +46,7 @@ def create_dataset(
 )
 def upload_dataset(
     session: SessionDep,
-    settings: SettingsDep,
+    limits: LimitsDep,
     file: Annotated[UploadFile, File(description="CSV with a header row, or .npz")],
     name: Annotated[str | None, Form(max_length=200)] = None,
     target: Annotated[
@@ -111,14 +57,16 @@ def upload_dataset(
 ) -> Dataset:
     """A dataset from a CSV file (header row) or an ``.npz`` with ``inputs`` and
     ``targets``/``labels`` (no pickles)."""
-    data = file.file.read()
-    filename = file.filename or "upload"
-    if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".npz"):
-        parsed = parse_npz(data, task=task)
-    else:
-        columns = [c.strip() for c in target.split(",") if c.strip()] if target else None
-        parsed = parse_csv(data, target=columns, task=task)
-    return _store(session, settings, name or filename, parsed)
+    row = datasets.upload(
+        session,
+        limits,
+        file.file,
+        file.filename or "upload",
+        name=name,
+        target=target,
+        task=task,
+    )
+    return Dataset.model_validate(row)
 
 
 @router.post(
@@ -128,29 +76,12 @@ def upload_dataset(
     responses=error_responses(422),
 )
 def generate_dataset(
-    body: Annotated[
-        DatasetGenerate,
-        Body(
-            openapi_examples={
-                "xor": example("200 noisy XOR points (then POST /v1/jobs)", GENERATE_XOR),
-                "spirals": example(
-                    "two spirals", {"kind": "spirals", "n_samples": 300, "noise": 0.1, "seed": 0}
-                ),
-            }
-        ),
-    ],
+    body: Annotated[DatasetGenerate, Body(openapi_examples=GENERATE_EXAMPLES)],
     session: SessionDep,
-    settings: SettingsDep,
+    limits: LimitsDep,
 ) -> Dataset:
     """A seeded toy dataset: xor, circles, moons, spirals, blobs or sine."""
-    parsed = generate(
-        body.kind,
-        n_samples=body.n_samples,
-        noise=body.noise,
-        seed=body.seed,
-        n_classes=body.n_classes,
-    )
-    return _store(session, settings, body.name or body.kind, parsed)
+    return Dataset.model_validate(datasets.generated(session, limits, body))
 
 
 @router.get("", response_model=DatasetList, responses=error_responses(422))
@@ -161,8 +92,8 @@ def list_datasets(
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> DatasetList:
     """Datasets, newest first, ``limit`` at a time from ``offset``."""
-    limit = min(limit or settings.page_size, settings.max_page_size)
-    rows, total = queries.list_datasets(session, limit, offset)
+    limit = page_limit(limit, settings)
+    rows, total = datasets.page(session, limit, offset)
     items = [Dataset.model_validate(r) for r in rows]
     return DatasetList(items=items, total=total, limit=limit, offset=offset)
 
@@ -170,7 +101,7 @@ def list_datasets(
 @router.get("/{dataset_id}", response_model=Dataset, responses=error_responses(404))
 def get_dataset(dataset_id: str, session: SessionDep) -> Dataset:
     """One dataset's metadata."""
-    return Dataset.model_validate(queries.get_dataset(session, dataset_id))
+    return Dataset.model_validate(datasets.get(session, dataset_id))
 
 
 @router.get(
@@ -190,17 +121,18 @@ def download_dataset(
     format: Literal["json", "npz"] = "json",
 ) -> DatasetArrays | Response:
     """The stored arrays: JSON (default) or ``format=npz``."""
-    row = queries.get_dataset(session, dataset_id, arrays=True)
-    inputs, targets = decode_array(row.inputs), decode_array(row.targets)
+    found = datasets.arrays(session, dataset_id)
     if format == "npz":
-        buffer = io.BytesIO()
-        np.savez(buffer, inputs=inputs, targets=targets)
         return Response(
-            buffer.getvalue(),
+            found.npz(),
             media_type="application/octet-stream",
-            headers={"Content-Disposition": f'attachment; filename="dataset-{row.id}.npz"'},
+            headers={"Content-Disposition": f'attachment; filename="dataset-{dataset_id}.npz"'},
         )
-    return DatasetArrays(inputs=inputs.tolist(), targets=targets.tolist(), classes=row.classes)
+    return DatasetArrays(
+        inputs=found.inputs.tolist(),
+        targets=found.targets.tolist(),
+        classes=found.dataset.classes,
+    )
 
 
 @router.delete(
@@ -211,5 +143,5 @@ def download_dataset(
 )
 def delete_dataset(dataset_id: str, session: SessionDep) -> Response:
     """Delete a dataset (409 while a queued or running job uses it)."""
-    queries.delete_dataset(session, dataset_id)
+    datasets.remove(session, dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

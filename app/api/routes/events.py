@@ -1,127 +1,18 @@
-"""`GET /v1/jobs/{id}/events`: a job's status changes and epoch metrics as Server-Sent Events.
-
-The stream is a pure function of what the database holds, so it can be resumed: every
-event's id is the cursor `"{epoch}-{status}"` *after* that event (the last epoch whose
-metrics were delivered and the last status delivered). A client that reconnects with
-`Last-Event-ID: 12-running` gets the metrics of epoch 13 on and a status event only if the
-status is no longer `running`: nothing missed, nothing repeated.
-
-Events, in the order a poll emits them:
-
-    status   the job document (as GET /v1/jobs/{id}) when its status differs from the last
-             one sent; the first event of a fresh stream
-    metrics  one per finished epoch, the /metrics item plus "epochs" (the job's total)
-    end      {"status", "error"} once the job has finished and everything is sent; then
-             the stream closes
-
-A reconnect whose cursor already holds the finished status gets `204 No Content`, which
-tells a browser's EventSource to stop reconnecting. The route polls the database (short
-sessions in a worker thread, every `POLL_SECONDS`) rather than holding one open.
-"""
+"""``GET /v1/jobs/{id}/events``: live progress as Server-Sent Events (``app.api.sse``)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
-from app.api.jobdata import (
-    FINISHED,
-    STATUSES,
-    JobSnapshot,
-    read_snapshot,
-    require_job,
-)
+from app.api import sse
 from app.schemas.common import error_responses
+from app.services.live import FINISHED, read_snapshot, require_job
 
 router = APIRouter(tags=["live"])
-
-POLL_SECONDS = 0.5
-PING_SECONDS = 15
-RETRY_MS = 1000
-
-
-@dataclass
-class Cursor:
-    """What a client has already received: epochs up to `epoch`, and `status`."""
-
-    epoch: int = 0
-    status: str | None = None
-    fresh: bool = field(default=True)
-
-    @property
-    def event_id(self) -> str:
-        return f"{self.epoch}-{self.status}"
-
-    @classmethod
-    def parse(cls, value: str | None) -> Cursor:
-        """A cursor from a Last-Event-ID header; ValueError when it is not one of ours."""
-        if not value:
-            return cls()
-        epoch, sep, status = value.strip().partition("-")
-        if not sep or not epoch.isdigit() or status not in STATUSES:
-            raise ValueError(
-                f"Last-Event-ID {value!r} is not an event id of this stream "
-                "(expected EPOCH-STATUS, e.g. '12-running')"
-            )
-        return cls(epoch=int(epoch), status=status, fresh=False)
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), allow_nan=False)
-
-
-def events_for(snapshot: JobSnapshot, cursor: Cursor) -> list[ServerSentEvent]:
-    """The events one poll emits, advancing `cursor` past each of them."""
-    events: list[ServerSentEvent] = []
-    if snapshot.job["status"] != cursor.status:
-        cursor.status = snapshot.job["status"]
-        events.append(
-            ServerSentEvent(_json(snapshot.job), event="status", id=cursor.event_id, retry=RETRY_MS)
-        )
-    for item in snapshot.metrics:
-        cursor.epoch = item["epoch"]
-        events.append(
-            ServerSentEvent(
-                _json({**item, "epochs": snapshot.job["progress"]["epochs"]}),
-                event="metrics",
-                id=cursor.event_id,
-            )
-        )
-    if cursor.status in FINISHED:
-        events.append(
-            ServerSentEvent(
-                _json({"status": cursor.status, "error": snapshot.job.get("error")}),
-                event="end",
-                id=cursor.event_id,
-            )
-        )
-    return events
-
-
-async def job_event_stream(
-    request: Request, job_id: str, cursor: Cursor, first: JobSnapshot
-) -> AsyncIterator[ServerSentEvent]:
-    """Poll the database until the job has finished, yielding what is new each time."""
-    snapshot: JobSnapshot | None = first
-    while snapshot is not None:
-        for event in events_for(snapshot, cursor):
-            yield event
-        if cursor.status in FINISHED:
-            return
-        await anyio.sleep(POLL_SECONDS)
-        if await request.is_disconnected():
-            return
-        snapshot = await anyio.to_thread.run_sync(read_snapshot, request.app, job_id, cursor.epoch)
-    # The job was deleted while we watched it.
-    yield ServerSentEvent(
-        _json({"status": "deleted", "error": None}), event="end", id=cursor.event_id
-    )
 
 
 @router.get(
@@ -149,10 +40,12 @@ async def job_events(
 ) -> Response:
     """Stream the job's status changes and per-epoch metrics until it finishes."""
     try:
-        cursor = Cursor.parse(last_event_id)
+        cursor = sse.Cursor.parse(last_event_id)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from exc
-    first = await anyio.to_thread.run_sync(read_snapshot, request.app, job_id, cursor.epoch)
+    first = await anyio.to_thread.run_sync(
+        read_snapshot, request.app.state.sessionmaker, job_id, cursor.epoch
+    )
     require_job(first, job_id)
     assert first is not None
     if (
@@ -163,7 +56,7 @@ async def job_events(
     ):
         return Response(status_code=204)
     return EventSourceResponse(
-        job_event_stream(request, job_id, cursor, first),
-        ping=PING_SECONDS,
+        sse.job_event_stream(request, job_id, cursor, first),
+        ping=sse.PING_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import SessionDep
-from app.db.models import Job
 from app.schemas.common import ErrorResponse
+from app.services import health as service
 
 router = APIRouter(tags=["health"])
 
@@ -31,8 +29,4 @@ class Health(BaseModel):
 )
 def health(session: SessionDep) -> Health:
     """Check the database and count jobs by status."""
-    try:
-        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    except SQLAlchemyError as exc:
-        raise HTTPException(503, f"database unavailable: {type(exc).__name__}") from exc
-    return Health(status="ok", database="ok", jobs={status: n for status, n in rows})
+    return Health(status="ok", database="ok", jobs=service.job_counts(session))

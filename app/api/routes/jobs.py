@@ -4,60 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import numpy as np
 from fastapi import APIRouter, Body, Query, Response, status
-from sqlalchemy.orm import Session
 
-from app import jobqueue
-from app.api.deps import SessionDep, SettingsDep
-from app.db import queries
-from app.db.models import Job as JobRow
-from app.db.models import JobStatus
-from app.errors import Conflict, InvalidInput
-from app.jobspec import check_job
-from app.limits import Limits, queued_jobs
-from app.nn import Network, predict_labels
-from app.schemas.common import error_responses, example
+from app.api.deps import SessionDep, SettingsDep, page_limit
+from app.schemas.common import error_responses
 from app.schemas.jobs import (
-    XOR_NETWORK,
-    XOR_TRAINING,
+    CREATE_EXAMPLES,
+    PREDICT_EXAMPLES,
     Job,
     JobCreate,
     JobList,
-    MetricRow,
     MetricsPage,
     PredictRequest,
     PredictResponse,
-    Progress,
     Status,
     WeightsDocument,
 )
+from app.services import jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-
-
-def job_out(session: Session, row: JobRow) -> Job:
-    """The API view of a job row, with an ETA while it runs."""
-    eta = None
-    if row.status == JobStatus.running.value:
-        mean = queries.mean_epoch_seconds(session, row.id)
-        if mean is not None:
-            eta = round(mean * max(row.epochs - row.epoch, 0), 3)
-    return Job(
-        id=row.id,
-        status=row.status,  # type: ignore[arg-type]
-        dataset_id=row.dataset_id,
-        network=row.network,
-        training=row.training,
-        progress=Progress(epoch=row.epoch, epochs=row.epochs, eta_seconds=eta),
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        error=row.error,
-        attempts=row.attempts,
-        cancel_requested=row.cancel_requested,
-        final_metrics=row.final_metrics,
-    )
 
 
 @router.post(
@@ -67,53 +32,12 @@ def job_out(session: Session, row: JobRow) -> Job:
     responses=error_responses(404, 413, 422, 429),
 )
 def create_job(
-    body: Annotated[
-        JobCreate,
-        Body(
-            openapi_examples={
-                "xor": example(
-                    "Train XOR on the newest dataset named 'xor'",
-                    {"dataset_name": "xor", "network": XOR_NETWORK, "training": XOR_TRAINING},
-                ),
-                "by_id": example(
-                    "Train on a dataset by id (paste an id from POST /v1/datasets/generate)",
-                    {
-                        "dataset_id": "<dataset id>",
-                        "network": XOR_NETWORK,
-                        "training": XOR_TRAINING,
-                    },
-                ),
-            }
-        ),
-    ],
+    body: Annotated[JobCreate, Body(openapi_examples=CREATE_EXAMPLES)],
     session: SessionDep,
     settings: SettingsDep,
 ) -> Job:
     """Queue a training job after checking the spec against the dataset."""
-    if body.dataset_id is not None:
-        dataset = queries.get_dataset(session, body.dataset_id)
-    else:
-        dataset = queries.find_dataset_by_name(session, str(body.dataset_name))
-    Limits.from_settings(settings).check_job(
-        body.network.sizes, body.training.epochs, queued_jobs(session)
-    )
-    network = body.network.model_dump()
-    training = body.training.model_dump()
-    initial = (
-        [layer.model_dump(exclude_none=True) for layer in body.initial_weights]
-        if body.initial_weights is not None
-        else None
-    )
-    check_job(network, training, initial, dataset)
-    row = jobqueue.submit(
-        session,
-        dataset=dataset,
-        network=network,
-        training=training,
-        initial_weights=initial,
-        max_attempts=settings.max_attempts,
-    )
-    return job_out(session, row)
+    return jobs.view(session, jobs.create(session, settings, body))
 
 
 @router.get("", response_model=JobList, responses=error_responses(422))
@@ -125,17 +49,16 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobList:
     """Jobs, newest first, optionally only one ``status``."""
-    limit = min(limit or settings.page_size, settings.max_page_size)
-    rows, total = queries.list_jobs(session, limit, offset, status)
-    return JobList(
-        items=[job_out(session, r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    limit = page_limit(limit, settings)
+    rows, total = jobs.page(session, limit, offset, status)
+    items = [jobs.view(session, r) for r in rows]
+    return JobList(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{job_id}", response_model=Job, responses=error_responses(404))
 def get_job(job_id: str, session: SessionDep) -> Job:
     """A job's status, progress (with ETA), timings, error, attempts, final metrics."""
-    return job_out(session, queries.get_job(session, job_id))
+    return jobs.view(session, jobs.get(session, job_id))
 
 
 @router.post(
@@ -146,10 +69,7 @@ def get_job(job_id: str, session: SessionDep) -> Job:
 )
 def cancel_job(job_id: str, session: SessionDep) -> Job:
     """Cancel a queued job at once; ask a running one to stop (within a second or two)."""
-    queries.get_job(session, job_id)  # 404 unless the caller may see it (app.auth)
-    session.rollback()  # end the read; the job is read afresh below
-    jobqueue.request_cancel(session, job_id)
-    return job_out(session, queries.get_job(session, job_id))
+    return jobs.view(session, jobs.cancel(session, job_id))
 
 
 @router.delete(
@@ -160,9 +80,7 @@ def cancel_job(job_id: str, session: SessionDep) -> Job:
 )
 def delete_job(job_id: str, session: SessionDep) -> Response:
     """Delete a job and its results; a running job stops at its next lease check."""
-    queries.get_job(session, job_id)  # 404 unless the caller may see it (app.auth)
-    session.rollback()
-    jobqueue.delete_job(session, job_id)
+    jobs.remove(session, job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -175,24 +93,8 @@ def job_metrics(
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> MetricsPage:
     """The loss curve: one row per finished epoch, in order, paged by epoch."""
-    job = queries.get_job(session, job_id)
     limit = min(limit or settings.max_page_size, settings.max_page_size)
-    rows = queries.list_metrics(session, job_id, after, limit)
-    items = [MetricRow.model_validate(r) for r in rows]
-    next_after = items[-1].epoch if len(items) == limit else None
-    return MetricsPage(
-        job_id=job_id,
-        status=job.status,  # type: ignore[arg-type]
-        items=items,
-        next_after=next_after,
-    )
-
-
-def _network(session: Session, job_id: str) -> tuple[JobRow, Network]:
-    job = queries.get_job(session, job_id, weights=True)
-    if job.weights is None:
-        raise Conflict(f"job {job_id!r} has no weights yet (status: {job.status})")
-    return job, Network.from_npz(job.weights)
+    return jobs.metrics_page(session, job_id, after, limit)
 
 
 @router.get(
@@ -210,7 +112,7 @@ def job_weights(
     job_id: str, session: SessionDep, format: Literal["json", "npz"] = "json"
 ) -> WeightsDocument | Response:
     """Trained weights: JSON document (Nielsen's ``n_l x n_{l-1}``) or ``format=npz``."""
-    job, net = _network(session, job_id)
+    job, net = jobs.trained(session, job_id)
     if format == "npz":
         assert job.weights is not None
         return Response(
@@ -228,30 +130,8 @@ def job_weights(
 )
 def predict(
     job_id: str,
-    body: Annotated[
-        PredictRequest,
-        Body(
-            openapi_examples={
-                "xor": example("The four XOR corners", {"inputs": [[0, 0], [0, 1], [1, 0], [1, 1]]})
-            }
-        ),
-    ],
+    body: Annotated[PredictRequest, Body(openapi_examples=PREDICT_EXAMPLES)],
     session: SessionDep,
 ) -> PredictResponse:
     """Outputs of the trained network for ``inputs``, and class labels for classifiers."""
-    job, net = _network(session, job_id)
-    n_in = net.sizes[0]
-    for i, row in enumerate(body.inputs):
-        if len(row) != n_in:
-            raise InvalidInput(f"inputs[{i}]", f"expected {n_in} values, got {len(row)}")
-    x = np.asarray(body.inputs, dtype=np.float64)
-    if not np.all(np.isfinite(x)):
-        bad = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise InvalidInput(f"inputs[{bad}]", "values must be finite numbers (no NaN or inf)")
-    outputs = np.asarray(net.forward(x), dtype=np.float64)
-    labels = None
-    if job.task == "classification":
-        indices = predict_labels(outputs)
-        classes = job.classes
-        labels = [classes[int(i)] if classes else str(int(i)) for i in indices]
-    return PredictResponse(outputs=outputs.tolist(), labels=labels)
+    return jobs.predict(session, job_id, body.inputs)

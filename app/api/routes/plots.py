@@ -1,27 +1,25 @@
-"""Plots of jobs: loss/accuracy curves (SVG/PNG), comparisons, decision boundaries.
-
-matplotlib is imported inside the handlers (through `app.plots.render`), so starting the
-API does not pay for it; the first plot request does, once.
-"""
+"""Plots of jobs: loss/accuracy curves (SVG/PNG), comparisons, decision boundaries."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from app.api.jobdata import BoundaryInputs, read_boundary_inputs, read_snapshot, require_job
-from app.errors import Conflict, InvalidInput
-from app.plots.grid import DEFAULT_RESOLUTION, MAX_RESOLUTION, boundary_grid, grid_document
+from app.api.deps import SessionsDep
+from app.plots.grid import DEFAULT_RESOLUTION, MAX_RESOLUTION
 from app.schemas.common import error_responses
 from app.schemas.plots import BoundaryGrid
+from app.services import plots
 
 router = APIRouter(tags=["plots"])
 
 MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
-MAX_COMPARED_JOBS = 20
 Width = Annotated[int, Query(ge=200, le=4000, description="image width in pixels")]
 Height = Annotated[int, Query(ge=150, le=4000, description="image height in pixels")]
+Resolution = Annotated[
+    int, Query(ge=2, le=MAX_RESOLUTION, description="grid points along each axis")
+]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
@@ -42,15 +40,6 @@ def _image(data: bytes, fmt: str) -> Response:
     )
 
 
-def _title(job: dict[str, Any]) -> str:
-    progress = job["progress"]
-    sizes = "-".join(str(n) for n in job["network"].get("sizes", []))
-    return (
-        f"job {job['id'][:8]} · {sizes} · {job['status']} · "
-        f"epoch {progress['epoch']}/{progress['epochs']}"
-    )
-
-
 @router.get(
     "/v1/jobs/{job_id}/plots/loss.{fmt}",
     summary="Loss and accuracy per epoch",
@@ -58,20 +47,14 @@ def _title(job: dict[str, Any]) -> str:
     responses=image_responses("image/svg+xml", "image/png"),
 )
 def job_loss_plot(
-    request: Request,
+    sessions: SessionsDep,
     job_id: str,
     fmt: Literal["svg", "png"],
     width: Width = 900,
     height: Height = 420,
 ) -> Response:
     """Train and validation loss (and accuracy, for classification) of one job so far."""
-    from app.plots import render
-
-    snapshot = require_job(read_snapshot(request.app, job_id), job_id)
-    data = render.loss_plot(
-        snapshot.metrics, title=_title(snapshot.job), fmt=fmt, width=width, height=height
-    )
-    return _image(data, fmt)
+    return _image(plots.loss(sessions, job_id, fmt, width, height), fmt)
 
 
 @router.get(
@@ -81,50 +64,14 @@ def job_loss_plot(
     responses=image_responses("image/svg+xml", "image/png"),
 )
 def comparison_plot(
-    request: Request,
+    sessions: SessionsDep,
     fmt: Literal["svg", "png"],
     jobs: Annotated[str, Query(description="comma-separated job ids", min_length=1)],
     width: Width = 900,
     height: Height = 420,
 ) -> Response:
     """One colour per job; solid lines training, dashed lines validation."""
-    from app.plots import render
-
-    ids = list(dict.fromkeys(j.strip() for j in jobs.split(",") if j.strip()))
-    if not ids:
-        raise InvalidInput("jobs", "give at least one job id")
-    if len(ids) > MAX_COMPARED_JOBS:
-        raise InvalidInput("jobs", f"at most {MAX_COMPARED_JOBS} jobs, got {len(ids)}")
-    series = []
-    for job_id in ids:
-        snapshot = require_job(read_snapshot(request.app, job_id), job_id)
-        job = snapshot.job
-        training = job["training"]
-        label = (
-            f"{job_id[:8]} {job['network'].get('sizes')} "
-            f"{training.get('optimizer', 'sgd')} η={training.get('learning_rate')}"
-        )
-        series.append(render.Series(label=label, metrics=snapshot.metrics))
-    return _image(render.comparison_plot(series, fmt=fmt, width=width, height=height), fmt)
-
-
-def _forward(found: BoundaryInputs, job_id: str) -> Any:
-    from app.nn import Network, TrainState
-
-    if found.weights is not None:
-        return Network.from_npz(found.weights).forward
-    if found.checkpoint is not None:
-        return TrainState.from_bytes(found.checkpoint).network.forward
-    raise Conflict(
-        f"job {job_id!r} has no weights yet (status {found.job['status']}, "
-        f"epoch {found.job['progress']['epoch']}); try again after its first "
-        "checkpoint"
-    )
-
-
-Resolution = Annotated[
-    int, Query(ge=2, le=MAX_RESOLUTION, description="grid points along each axis")
-]
+    return _image(plots.comparison(sessions, jobs, fmt, width, height), fmt)
 
 
 @router.get(
@@ -134,7 +81,7 @@ Resolution = Annotated[
     responses=image_responses("image/png", errors=(404, 409, 422)),
 )
 def decision_boundary_png(
-    request: Request,
+    sessions: SessionsDep,
     job_id: str,
     resolution: Resolution = DEFAULT_RESOLUTION,
     width: Width = 600,
@@ -144,21 +91,7 @@ def decision_boundary_png(
 
     A finished job uses its final weights, a running job its latest checkpoint.
     """
-    from app.plots import render
-
-    found = read_boundary_inputs(request.app, job_id)
-    grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
-    data = render.decision_boundary_plot(
-        grid,
-        found.inputs,
-        found.targets,
-        task=found.task,
-        classes=found.classes,
-        title=_title(found.job),
-        width=width,
-        height=height,
-    )
-    return _image(data, "png")
+    return _image(plots.boundary_png(sessions, job_id, resolution, width, height), "png")
 
 
 @router.get(
@@ -168,16 +101,8 @@ def decision_boundary_png(
     responses=error_responses(404, 409, 422),
 )
 def decision_boundary_json(
-    request: Request, job_id: str, resolution: Resolution = DEFAULT_RESOLUTION
+    sessions: SessionsDep, job_id: str, resolution: Resolution = DEFAULT_RESOLUTION
 ) -> dict[str, Any]:
     """`outputs[i][j]` is the network's output vector at `(x[j], y[i])`; `labels[i][j]`
     the predicted class (classification); `points` the training set."""
-    found = read_boundary_inputs(request.app, job_id)
-    grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
-    doc = grid_document(grid, found.inputs, found.targets, found.task, found.classes)
-    return {
-        "job_id": job_id,
-        "status": found.job["status"],
-        "epoch": found.job["progress"]["epoch"],
-        **doc,
-    }
+    return plots.boundary_document(sessions, job_id, resolution)

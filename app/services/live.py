@@ -1,9 +1,9 @@
-"""Reads the live routes need (events, plots), each in a short session of its own.
+"""Consistent reads for the live views (event stream, plots), each in a short session.
 
-The event stream outlives any request-scoped session, so these helpers open one session
-per call from the app's session factory and return plain data (dicts, arrays, bytes),
-never ORM objects. Job documents are built by the jobs router's `job_out`, so an event
-carries exactly what GET /v1/jobs/{id} shows.
+The event stream outlives any request-scoped session, so these open one session per
+call from the session factory they are given and return plain data (dicts, arrays,
+bytes), never ORM objects. Job documents are :func:`app.services.jobs.view`, so an event
+carries exactly what ``GET /v1/jobs/{id}`` shows.
 """
 
 from __future__ import annotations
@@ -12,25 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
-from app.api.routes.jobs import job_out
+from app.datasets import decode_array
 from app.db.models import FINISHED_STATUSES, Dataset, Job, JobStatus, Metric
 from app.errors import Conflict, NotFound
+from app.schemas.jobs import MetricRow
+from app.services import jobs
 
 STATUSES = frozenset(s.value for s in JobStatus)
 FINISHED = frozenset(FINISHED_STATUSES)
-METRIC_KEYS = (
-    "epoch",
-    "train_loss",
-    "train_accuracy",
-    "validation_loss",
-    "validation_accuracy",
-    "learning_rate",
-    "seconds",
-)
 
 
 @dataclass(frozen=True)
@@ -41,32 +33,28 @@ class JobSnapshot:
     metrics: list[dict[str, Any]]
 
 
-def _sessions(app: FastAPI) -> sessionmaker[Session]:
-    return app.state.sessionmaker  # type: ignore[no-any-return]
-
-
-def metric_item(row: Metric) -> dict[str, Any]:
-    """A metrics row as the /metrics endpoint lists it (without per-layer health)."""
-    return {key: getattr(row, key) for key in METRIC_KEYS}
-
-
-def read_snapshot(app: FastAPI, job_id: str, after_epoch: int = 0) -> JobSnapshot | None:
-    """The job, then its metrics after `after_epoch`; None when there is no such job.
+def read_snapshot(
+    sessions: sessionmaker[Session], job_id: str, after_epoch: int = 0
+) -> JobSnapshot | None:
+    """The job, then its metrics after ``after_epoch`` (as events carry them: no
+    per-layer health); None when there is no such job.
 
     The job row is read first: a worker records an epoch's metrics before it finishes
     the job, so a finished status read here guarantees every metric is in the second read.
     """
-    with _sessions(app)() as session, session.begin():
+    with sessions() as session, session.begin():
         job = session.get(Job, job_id)
         if job is None:
             return None
-        document = job_out(session, job).model_dump(mode="json")
+        document = jobs.view(session, job).model_dump(mode="json")
         rows = session.scalars(
             select(Metric)
             .where(Metric.job_id == job_id, Metric.epoch > after_epoch)
             .order_by(Metric.epoch)
         )
-        return JobSnapshot(job=document, metrics=[metric_item(r) for r in rows])
+        return JobSnapshot(
+            job=document, metrics=[MetricRow.model_validate(r).event() for r in rows]
+        )
 
 
 def require_job(snapshot: JobSnapshot | None, job_id: str) -> JobSnapshot:
@@ -89,11 +77,9 @@ class BoundaryInputs:
     checkpoint: bytes | None  # training state of a running job, when it has no weights
 
 
-def read_boundary_inputs(app: FastAPI, job_id: str) -> BoundaryInputs:
+def read_boundary_inputs(sessions: sessionmaker[Session], job_id: str) -> BoundaryInputs:
     """NotFound for an unknown job; Conflict when its dataset is gone or is not 2-D."""
-    from app.datasets import decode_array
-
-    with _sessions(app)() as session, session.begin():
+    with sessions() as session, session.begin():
         job = session.get(Job, job_id, options=[undefer(Job.weights), undefer(Job.checkpoint)])
         if job is None:
             raise NotFound("job", job_id)
@@ -113,7 +99,7 @@ def read_boundary_inputs(app: FastAPI, job_id: str) -> BoundaryInputs:
                 f"dataset {dataset.id!r} has {dataset.n_features}"
             )
         return BoundaryInputs(
-            job=job_out(session, job).model_dump(mode="json"),
+            job=jobs.view(session, job).model_dump(mode="json"),
             task=job.task,
             classes=job.classes,
             inputs=decode_array(dataset.inputs),
