@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         default="",
         description="API keys (comma-separated, or @/path/to/file with one per line); "
-        "empty: the API is open (no authentication). See app/auth.py.",
+        "empty: the API is open (no authentication). See app/api/auth.py.",
     )
     admin_api_keys: str = Field(
         default="", description="Admin API keys (same format): see every owner's data."

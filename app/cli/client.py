@@ -78,7 +78,7 @@ def _error_from(response: httpx.Response) -> ApiError:
 
 
 class BackpropClient:
-    """One method per REST call the CLI makes (DESIGN §3), over one httpx.Client."""
+    """One method per REST call the CLI makes (docs/design.md §3), over one httpx.Client."""
 
     def __init__(
         self, base_url: str | None = None, *, transport: httpx.BaseTransport | None = None

@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "file (--spec); flags override the file. With --follow, show a live "
         "progress bar and exit 0 if the job succeeded, 3 failed, 4 cancelled.",
     )
-    p.add_argument("--spec", metavar="FILE", help="JobCreate JSON (DESIGN §3)")
+    p.add_argument("--spec", metavar="FILE", help="JobCreate JSON (docs/design.md §3)")
     p.add_argument("--dataset", metavar="ID", help="dataset id")
     p.add_argument("--sizes", type=parse_sizes, help="layer sizes, e.g. 2,8,1")
     for flag, _, _, type_, help_ in OPTIONS:

@@ -1,6 +1,6 @@
 """The NumPy backpropagation engine (imports NumPy and the standard library only).
 
-Everything public is re-exported here; see DESIGN §1 for the maths and the module
+Everything public is re-exported here; see docs/design.md §1 for the maths and the module
 docstrings for the details.
 """
 

@@ -146,7 +146,7 @@ def relative_error(a: ArrayLike, b: ArrayLike) -> float:
 def sgd_step(
     net: Network, trace: Trace, learning_rate: float, l2: float = 0.0, n: int | None = None
 ) -> Network:
-    """One gradient-descent step of DESIGN §1 from a trace; returns a new network.
+    """One gradient-descent step of docs/design.md §1 from a trace; returns a new network.
 
     ``W ← (1 − ηλ/n) W − η ∂C/∂W`` and ``b ← b − η ∂C/∂b`` with the trace's batch-mean
     gradients (that is, ``(η/m) Σ_x``); ``n`` defaults to the trace's batch size.

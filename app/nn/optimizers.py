@@ -12,7 +12,7 @@ over the ``m`` samples of the mini-batch (the buffers are reused as scratch and
 overwritten). L2 applies to the weights only (all rows but the last), with Nielsen's
 scaling by the training-set size ``n``:
 
-- ``sgd``: exactly DESIGN §1, ``W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W``,
+- ``sgd``: exactly docs/design.md §1, ``W ← (1 − ηλ/n) W − (η/m) Σ ∂C_x/∂W``,
   ``b ← b − (η/m) Σ ∂C_x/∂b``.
 - ``momentum``: ``v ← μv − η g``, ``W ← W + v`` with ``g = (1/m)Σ∂C_x/∂W + (λ/n) W``;
   Nesterov (Sutskever et al. 2013 form): ``W ← W + μv − η g`` after updating ``v``.

@@ -1,14 +1,14 @@
-"""Request and response models of `POST /v1/backprop` (DESIGN §3, issue 6).
+"""Request and response models of `POST /v1/backprop` (docs/design.md §3).
 
 One forward and one backward pass over a small batch, returned layer by layer so a
-reader can follow the equations of DESIGN §1 with real numbers:
+reader can follow the equations of docs/design.md §1 with real numbers:
 
 - per layer `l = 1 … L`: `z_l`, the activation `a_l`, the error `delta_l` (one row per
   sample), and the batch-mean gradients `grad_weights` (`n_l × n_{l-1}`, Nielsen's
   orientation: row `j` holds the weights into neuron `j`) and `grad_biases` (`n_l`);
 - the batch cost (mean `C_x`, no L2 term) and a central finite-difference check of every
   gradient (max relative error per layer);
-- with `learning_rate`: the weights after one gradient-descent step (DESIGN §1, eq. 93).
+- with `learning_rate`: the weights after one gradient-descent step (docs/design.md §1, eq. 93).
 """
 
 from __future__ import annotations
