@@ -1,7 +1,7 @@
 # Backprop: one image for the API (uvicorn) and the workers (python -m worker).
 #
 #   docker build -t backprop .
-#   docker compose up -d            # see docker-compose.yml and docs/docker.md
+#   docker compose up -d            # see docker-compose.yml and docs/deploy.md
 #
 # Two stages: `build` installs the dependencies and the project into a virtual
 # environment; the final stage copies only that venv onto a clean base, so no
