@@ -1,77 +1,28 @@
-"""Shared fixtures and factories: a migrated temporary database (SQLite, and PostgreSQL
-from a throwaway cluster: every test that takes ``settings`` runs on both), settings,
-datasets and job specs."""
+"""Shared fixtures: a migrated temporary database (SQLite, and PostgreSQL from a throwaway
+cluster: every test that takes ``settings`` runs on both) with engine and sessions.
+Plain helpers are in ``tests.helpers``."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db.migrate import upgrade_head
-from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
-from app.db.types import utcnow
-from tests.scale.postgres import Cluster, External, missing_reason
-
-
-def npy(array: np.ndarray) -> bytes:
-    """``.npy`` bytes of an array (what the datasets table stores)."""
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def network_spec(**overrides: Any) -> dict[str, Any]:
-    """A 2-8-1 sigmoid / cross-entropy network (XOR-sized), as the API takes it."""
-    spec: dict[str, Any] = {
-        "sizes": [2, 8, 1],
-        "hidden_activation": "sigmoid",
-        "output_activation": "sigmoid",
-        "cost": "cross_entropy",
-        "init": "default",
-    }
-    spec.update(overrides)
-    return spec
-
-
-def training_config(**overrides: Any) -> dict[str, Any]:
-    """A short, fast training configuration."""
-    config: dict[str, Any] = {"epochs": 5, "batch_size": 4, "learning_rate": 0.5, "seed": 0}
-    config.update(overrides)
-    return config
-
-
-XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
-XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype=np.float64)
-
-
-def make_settings(path: Path | str, **overrides: Any) -> Settings:
-    """Settings on a temporary SQLite file (or a database URL), tuned for fast tests."""
-    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
-    values: dict[str, Any] = {
-        "database_url": url,
-        "checkpoint_seconds": 0.0,
-        "cancel_poll_seconds": 0.05,
-        "poll_interval": 0.05,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+from tests.helpers import BACKENDS, Cluster, External, fresh_database, make_settings, missing_reason
 
 # An existing PostgreSQL database to use instead of starting a throwaway server (e.g.
 # postgresql+psycopg://user@host/db_for_tests); each test gets a new schema in it.
 TEST_DATABASE_URL = os.environ.get("BACKPROP_TEST_DATABASE_URL")
+
+
+# -- databases ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -87,16 +38,6 @@ def postgres() -> Iterator[Cluster | External]:
     cluster = Cluster().start()
     yield cluster
     cluster.stop()
-
-
-def fresh_database(request: pytest.FixtureRequest, backend: str, sqlite_file: Path) -> str:
-    """URL of a new empty database on ``backend``, dropped when ``request`` ends."""
-    if backend == "sqlite":
-        return f"sqlite:///{sqlite_file}"
-    cluster: Cluster | External = request.getfixturevalue("postgres")
-    url = cluster.create_database()
-    request.addfinalizer(lambda: cluster.drop_database(url))
-    return url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -132,30 +73,3 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One session on the test database."""
     with sessions() as session:
         yield session
-
-
-def add_dataset(
-    session: Session,
-    inputs: np.ndarray = XOR_INPUTS,
-    targets: np.ndarray = XOR_TARGETS,
-    task: str = "classification",
-    classes: list[str] | None = None,
-    name: str = "xor",
-) -> Dataset:
-    """Insert a dataset row directly (bypassing the API)."""
-    row = Dataset(
-        name=name,
-        n_samples=int(inputs.shape[0]),
-        n_features=int(inputs.shape[1]),
-        n_outputs=int(targets.shape[1]),
-        task=task,
-        classes=classes
-        if classes is not None
-        else (["0", "1"] if task == "classification" else None),
-        inputs=npy(inputs),
-        targets=npy(targets),
-        created_at=utcnow(),
-    )
-    session.add(row)
-    session.commit()
-    return row

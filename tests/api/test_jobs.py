@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from tests.api.conftest import counts, xor_dataset
-from tests.conftest import network_spec, training_config
+from tests.helpers import counts, network_spec, training_config, xor_dataset
 from worker.runner import Worker
 
 

@@ -15,7 +15,7 @@ from app.config import Settings
 from app.db.models import Job
 from app.nn import Network
 from app.schemas.backprop import XOR_EXAMPLE
-from tests.conftest import XOR_INPUTS, XOR_TARGETS, add_dataset, network_spec, training_config
+from tests.helpers import XOR_INPUTS, XOR_TARGETS, add_dataset, network_spec, training_config
 from worker.runner import Worker
 
 NETWORK = network_spec(sizes=[2, 3, 1])

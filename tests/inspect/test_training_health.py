@@ -20,7 +20,7 @@ from app import jobqueue
 from app.config import Settings
 from app.datasets import generate
 from app.nn import Network, NetworkSpec
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, network_spec, training_config
 from worker.runner import Worker
 
 EPOCHS = 4

@@ -16,8 +16,7 @@ import pytest
 from app.api.routes import events
 from app.config import Settings
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
-from tests.live.conftest import POLL, Driver, ThreadServer, make_dataset, make_job
+from tests.helpers import POLL, Driver, ThreadServer, make_dataset, make_job, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(

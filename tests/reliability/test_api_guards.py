@@ -17,7 +17,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, IdempotencyKey, Job
 from app.db.session import make_engine
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, Job
 from app.db.session import make_engine, make_sessionmaker
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 from worker.runner import Worker
 
 ALICE, BOB, ROOT = "alice-key-0123456789", "bob-key-9876543210", "root-admin-key-42"

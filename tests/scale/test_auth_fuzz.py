@@ -34,7 +34,7 @@ from schemathesis.wfc.integration import register_wfc_auth
 
 from app.api.main import create_app
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 
 ALICE, BOB = "fuzz-alice-key", "fuzz-bob-key"
 CHECKS = [ignored_auth, object_level_authorization, not_a_server_error]

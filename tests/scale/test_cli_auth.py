@@ -10,8 +10,7 @@ import pytest
 from app.cli import main
 from app.config import Settings
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
-from tests.live.conftest import ThreadServer
+from tests.helpers import ThreadServer, make_settings
 
 KEY = "cli-key-123"
 

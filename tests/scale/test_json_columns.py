@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app import jobqueue
 from app.db.models import Metric
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, network_spec, training_config
 
 
 def test_non_finite_numbers_in_json_columns_are_stored_as_null(session: Session) -> None:
