@@ -1,6 +1,11 @@
-"""Shared fixtures: a migrated temporary database (SQLite, and PostgreSQL from a throwaway
-cluster: every test that takes ``settings`` runs on both) with engine and sessions.
-Plain helpers are in ``tests.helpers``."""
+"""Fixtures shared by the whole suite, each defined once here.
+
+A migrated temporary database (SQLite, and PostgreSQL from a throwaway cluster: every
+test that takes ``settings`` runs on both) with engine and sessions; the app in-process
+(``client``); the app served by uvicorn in a thread (``server``, ``api``) with a
+``driver`` playing the worker; the same with API keys (``keyed_settings``,
+``keyed_server``); a real in-process ``worker``. Plain helpers are in ``tests.helpers``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,32 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.main import create_app
+from app.api.routes import events
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.session import make_engine, make_sessionmaker
-from tests.helpers import BACKENDS, Cluster, External, fresh_database, make_settings, missing_reason
+from tests.helpers import (
+    ADMIN_API_KEY,
+    API_KEY,
+    BACKENDS,
+    OTHER_API_KEY,
+    POLL,
+    Cluster,
+    Driver,
+    External,
+    ThreadServer,
+    fresh_database,
+    make_settings,
+    missing_reason,
+)
+from worker.runner import Worker
 
 # An existing PostgreSQL database to use instead of starting a throwaway server (e.g.
 # postgresql+psycopg://user@host/db_for_tests); each test gets a new schema in it.
@@ -55,6 +78,20 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
+def keyed_settings(database_url: str) -> Settings:
+    """Settings on a fresh, migrated database that require an API key: API_KEY and
+    OTHER_API_KEY (two users), ADMIN_API_KEY (sees everything); CORS off."""
+    settings = make_settings(
+        database_url,
+        api_keys=f"{API_KEY}, {OTHER_API_KEY}",
+        admin_api_keys=ADMIN_API_KEY,
+        cors_origins="",
+    )
+    upgrade_head(settings)
+    return settings
+
+
+@pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     """An engine on the test database."""
     engine = make_engine(settings)
@@ -73,3 +110,67 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One session on the test database."""
     with sessions() as session:
         yield session
+
+
+# -- the app in-process -----------------------------------------------------------------
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A client of ``create_app(settings)`` with its lifespan running."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app per module on a migrated SQLite file, for tests that store nothing."""
+    settings = make_settings(tmp_path_factory.mktemp("shared") / "backprop.db")
+    upgrade_head(settings)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Worker]:
+    """The real worker, in-process on the test database: ``run_once()`` trains a job."""
+    worker = Worker(settings, owner="test-worker")
+    yield worker
+    worker.close()
+
+
+# -- the app served over HTTP (uvicorn in a thread) ---------------------------------------
+
+
+@pytest.fixture
+def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
+    """uvicorn serving ``create_app(settings)`` on a free port, the event stream polling
+    every POLL seconds."""
+    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    with ThreadServer(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def keyed_server(
+    keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ThreadServer]:
+    """As ``server``, on ``keyed_settings``: every /v1 request needs an API key."""
+    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    with ThreadServer(keyed_settings) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: ThreadServer) -> Iterator[httpx.Client]:
+    """An HTTP client of ``server``."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def driver(settings: Settings) -> Iterator[Driver]:
+    """Plays the worker's part on the test database, one jobqueue step at a time."""
+    d = Driver(settings)
+    yield d
+    d.close()

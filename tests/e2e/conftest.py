@@ -10,7 +10,7 @@ from tests.helpers import BACKENDS, Server, fresh_database, start_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def server(
+def module_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """``backprop serve --workers 1`` shared by a test module (SQLite, then PostgreSQL)."""

@@ -13,7 +13,10 @@ Fixtures live in ``tests/conftest.py``.
 from tests.helpers.crash import Deployment, deployment, sqlite_timeout
 from tests.helpers.driver import Driver, make_dataset, make_job, metric_row
 from tests.helpers.factories import (
+    ADMIN_API_KEY,
+    API_KEY,
     BACKENDS,
+    OTHER_API_KEY,
     XOR_INPUTS,
     XOR_TARGETS,
     add_dataset,
@@ -40,9 +43,12 @@ from tests.helpers.servers import (
 )
 
 __all__ = [
+    "ADMIN_API_KEY",
+    "API_KEY",
     "BACKENDS",
     "BACKPROP",
     "MAX_BODY",
+    "OTHER_API_KEY",
     "POLL",
     "ROOT",
     "XOR_INPUTS",

@@ -22,6 +22,11 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype=np.float64)
 
+# The keys of the `keyed_settings` fixture: two users and an administrator.
+API_KEY = "alice-key-0123456789"
+OTHER_API_KEY = "bob-key-9876543210"
+ADMIN_API_KEY = "root-admin-key-42"
+
 
 def npy(array: np.ndarray) -> bytes:
     """``.npy`` bytes of an array (what the datasets table stores)."""

@@ -1,33 +1,7 @@
-"""Fixtures of the live tests: a real uvicorn server on the test database, run in a
-thread of the test process, and a `driver` that moves jobs through their lifecycle."""
+"""Kept for benchmarks/live_bench.py, which imports the job driver and the thread server
+from here: they live in tests.helpers, the fixtures in tests/conftest.py. Delete this
+file (and the folder) once that script imports from ``tests.helpers``."""
 
-from __future__ import annotations
+from tests.helpers import Driver, ThreadServer, make_dataset, make_job, metric_row
 
-from collections.abc import Iterator
-
-import httpx
-import pytest
-
-from app.api.routes import events
-from app.config import Settings
-from tests.helpers import POLL, Driver, ThreadServer
-
-
-@pytest.fixture
-def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
-    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
-    with ThreadServer(settings) as running:
-        yield running
-
-
-@pytest.fixture
-def api(server: ThreadServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def driver(settings: Settings) -> Iterator[Driver]:
-    d = Driver(settings)
-    yield d
-    d.close()
+__all__ = ["Driver", "ThreadServer", "make_dataset", "make_job", "metric_row"]

@@ -36,7 +36,7 @@ POISON_WORKER = Path(__file__).resolve().parent / "poison_worker.py"
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def api(
+def module_deployment(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """One API process for the module (max_attempts=2 is read by the API at submit), on
@@ -50,11 +50,10 @@ def api(
 
 
 @pytest.fixture
-def dep(api: Deployment) -> Iterator[Deployment]:
+def dep(module_deployment: Deployment) -> Iterator[Deployment]:
     """The module's API; the test's workers are stopped and its jobs ended afterwards."""
-    api.logs_before = len(api.logs)  # type: ignore[attr-defined]
-    yield api
-    api.finish_test()
+    yield module_deployment
+    module_deployment.finish_test()
 
 
 # Long enough (~1-2 s) to be killed mid-training, short enough for the suite.

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
@@ -59,13 +58,6 @@ def weights(job: Job) -> list[np.ndarray]:
     return [np.array(layer["weights"]) for layer in document["layers"]] + [
         np.array(layer["biases"]) for layer in document["layers"]
     ]
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Any:
-    worker = Worker(settings, owner="test-worker")
-    yield worker
-    worker.close()
 
 
 def test_run_once_without_jobs_returns_none(worker: Worker) -> None:
