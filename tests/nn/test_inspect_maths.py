@@ -3,7 +3,7 @@
 For every allowed output activation × cost and every hidden activation, on a network
 with two hidden layers, from the values the endpoint returns:
 
-- `z`, `activation` and the cost equal a plain forward pass (tests/inspect/reference.py);
+- `z`, `activation` and the cost equal a plain forward pass (tests/nn/reference.py);
 - the output delta equals the chain rule `J_σ(z_L)ᵀ ∇_a C`, and each hidden layer's delta
   equals `(W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(z_l)` recomputed here from the returned `delta`, weights
   and `z` of the neighbouring layers;
@@ -22,7 +22,7 @@ import pytest
 
 from app.nn import Network, NetworkSpec, TrainingConfig, train, training_gradients
 from app.schemas.backprop import XOR_EXAMPLE
-from tests.inspect import reference as ref
+from tests.nn import reference as ref
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
 OUTPUT_COST = [

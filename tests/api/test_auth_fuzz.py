@@ -39,7 +39,7 @@ from tests.helpers import make_settings, network_spec, training_config
 ALICE, BOB = "fuzz-alice-key", "fuzz-bob-key"
 CHECKS = [ignored_auth, object_level_authorization, not_a_server_error]
 
-# Loaded at import, as tests/reliability/test_openapi_fuzz.py explains.
+# Loaded at import, as tests/api/test_openapi_fuzz.py explains.
 _DIR = Path(tempfile.mkdtemp(prefix="backprop-auth-fuzz-"))
 _SETTINGS = make_settings(
     _DIR / "auth-fuzz.db", api_keys=f"{ALICE},{BOB}", max_network_parameters=10_000
