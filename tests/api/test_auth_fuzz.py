@@ -9,8 +9,8 @@
 
 Measured: with enforcement switched off in ``app.auth``, ``ignored_auth`` fails here
 ("API accepts requests without authentication"). With owner filtering switched off,
-``object_level_authorization`` found nothing in this setup (its generated ids rarely hit
-a real object; pinning Alice's ids made the run 10x slower and still found nothing), so
+``object_level_authorization`` finds nothing in this setup (its generated ids rarely hit
+a real object; pinning Alice's ids makes the run 10x slower and still finds nothing), so
 the leak-catching test is ``test_auth.py``'s isolation test over every endpoint.
 
 In-process (ASGI) on a fresh migrated SQLite file with one dataset and one job per user.

@@ -38,7 +38,7 @@ def run_worker(settings: Settings) -> str | None:
 
 
 def forward(document: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """Reference forward pass from the weights document alone (DESIGN §1)."""
+    """Reference forward pass from the weights document alone (docs/design.md §1)."""
     a = x
     for layer in document["layers"]:
         z = a @ np.array(layer["weights"]).T + np.array(layer["biases"])

@@ -1,5 +1,6 @@
 """JSON columns hold strict JSON on both databases: a diverging job's NaN/inf health
-numbers are stored as null (PostgreSQL's json type refuses NaN; SQLite used to keep it)."""
+numbers are stored as null (NaN and inf are not JSON; PostgreSQL's json type refuses
+them)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`POST /v1/backprop` computes DESIGN §1: checked against an independent implementation.
+"""`POST /v1/backprop` computes docs/design.md §1: checked against an independent implementation.
 
 For every allowed output activation × cost and every hidden activation, on a network
 with two hidden layers, from the values the endpoint returns:
@@ -10,7 +10,7 @@ with two hidden layers, from the values the endpoint returns:
 - `grad_weights`/`grad_biases` equal the batch means of `δ_l a_{l-1}ᵀ` / `δ_l`, central
   finite differences of the cost, and the gradients the engine's training loop uses
   (one full-batch SGD epoch from the same weights moves them by exactly `−η ∇C`);
-- the returned update equals DESIGN §1's rule and the training loop's step with L2.
+- the returned update equals docs/design.md §1's rule and the training loop's step with L2.
 """
 
 from __future__ import annotations

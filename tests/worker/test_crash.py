@@ -1,8 +1,8 @@
 """Jobs survive crashes, restarts and poison: real ``python -m worker`` processes.
 
 Each test runs the API (``backprop serve --workers 0``) and workers as subprocesses on a
-temporary SQLite file. A dead worker's lease is aged by writing the database, so no test
-waits out a lease.
+temporary database (SQLite, then PostgreSQL). A dead worker's lease is aged by writing
+the database, so no test waits out a lease.
 """
 
 from __future__ import annotations
