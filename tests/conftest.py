@@ -1,77 +1,51 @@
-"""Shared fixtures and factories: a migrated temporary database (SQLite, and PostgreSQL
-from a throwaway cluster: every test that takes ``settings`` runs on both), settings,
-datasets and job specs."""
+"""Fixtures shared by the whole suite, each defined once here.
+
+A migrated temporary database (SQLite, and PostgreSQL from a throwaway cluster: every
+test that takes ``settings`` runs on both) with engine and sessions; the app in-process
+(``client``); the app served by uvicorn in a thread (``server``, ``api``) with a
+``driver`` playing the worker; the same with API keys (``keyed_settings``,
+``keyed_server``); a real in-process ``worker``. Plain helpers are in ``tests.helpers``.
+"""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api.main import create_app
+from app.api.routes import events
 from app.config import Settings
 from app.db.migrate import upgrade_head
-from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
-from app.db.types import utcnow
-from tests.scale.postgres import Cluster, External, missing_reason
-
-
-def npy(array: np.ndarray) -> bytes:
-    """``.npy`` bytes of an array (what the datasets table stores)."""
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def network_spec(**overrides: Any) -> dict[str, Any]:
-    """A 2-8-1 sigmoid / cross-entropy network (XOR-sized), as the API takes it."""
-    spec: dict[str, Any] = {
-        "sizes": [2, 8, 1],
-        "hidden_activation": "sigmoid",
-        "output_activation": "sigmoid",
-        "cost": "cross_entropy",
-        "init": "default",
-    }
-    spec.update(overrides)
-    return spec
-
-
-def training_config(**overrides: Any) -> dict[str, Any]:
-    """A short, fast training configuration."""
-    config: dict[str, Any] = {"epochs": 5, "batch_size": 4, "learning_rate": 0.5, "seed": 0}
-    config.update(overrides)
-    return config
-
-
-XOR_INPUTS = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
-XOR_TARGETS = np.array([[0], [1], [1], [0]], dtype=np.float64)
-
-
-def make_settings(path: Path | str, **overrides: Any) -> Settings:
-    """Settings on a temporary SQLite file (or a database URL), tuned for fast tests."""
-    url = path if isinstance(path, str) and "://" in path else f"sqlite:///{path}"
-    values: dict[str, Any] = {
-        "database_url": url,
-        "checkpoint_seconds": 0.0,
-        "cancel_poll_seconds": 0.05,
-        "poll_interval": 0.05,
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+from tests.helpers import (
+    ADMIN_API_KEY,
+    API_KEY,
+    BACKENDS,
+    OTHER_API_KEY,
+    POLL,
+    Cluster,
+    Driver,
+    External,
+    ThreadServer,
+    fresh_database,
+    make_settings,
+    missing_reason,
+)
+from worker.runner import Worker
 
 # An existing PostgreSQL database to use instead of starting a throwaway server (e.g.
 # postgresql+psycopg://user@host/db_for_tests); each test gets a new schema in it.
 TEST_DATABASE_URL = os.environ.get("BACKPROP_TEST_DATABASE_URL")
+
+
+# -- databases ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -89,16 +63,6 @@ def postgres() -> Iterator[Cluster | External]:
     cluster.stop()
 
 
-def fresh_database(request: pytest.FixtureRequest, backend: str, sqlite_file: Path) -> str:
-    """URL of a new empty database on ``backend``, dropped when ``request`` ends."""
-    if backend == "sqlite":
-        return f"sqlite:///{sqlite_file}"
-    cluster: Cluster | External = request.getfixturevalue("postgres")
-    url = cluster.create_database()
-    request.addfinalizer(lambda: cluster.drop_database(url))
-    return url
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh empty database: SQLite file, then PostgreSQL database."""
@@ -109,6 +73,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def settings(database_url: str) -> Settings:
     """Settings on a fresh, migrated database (each backend in turn)."""
     settings = make_settings(database_url)
+    upgrade_head(settings)
+    return settings
+
+
+@pytest.fixture
+def keyed_settings(database_url: str) -> Settings:
+    """Settings on a fresh, migrated database that require an API key: API_KEY and
+    OTHER_API_KEY (two users), ADMIN_API_KEY (sees everything); CORS off."""
+    settings = make_settings(
+        database_url,
+        api_keys=f"{API_KEY}, {OTHER_API_KEY}",
+        admin_api_keys=ADMIN_API_KEY,
+        cors_origins="",
+    )
     upgrade_head(settings)
     return settings
 
@@ -134,28 +112,65 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def add_dataset(
-    session: Session,
-    inputs: np.ndarray = XOR_INPUTS,
-    targets: np.ndarray = XOR_TARGETS,
-    task: str = "classification",
-    classes: list[str] | None = None,
-    name: str = "xor",
-) -> Dataset:
-    """Insert a dataset row directly (bypassing the API)."""
-    row = Dataset(
-        name=name,
-        n_samples=int(inputs.shape[0]),
-        n_features=int(inputs.shape[1]),
-        n_outputs=int(targets.shape[1]),
-        task=task,
-        classes=classes
-        if classes is not None
-        else (["0", "1"] if task == "classification" else None),
-        inputs=npy(inputs),
-        targets=npy(targets),
-        created_at=utcnow(),
-    )
-    session.add(row)
-    session.commit()
-    return row
+# -- the app in-process -----------------------------------------------------------------
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """A client of ``create_app(settings)`` with its lifespan running."""
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app per module on a migrated SQLite file, for tests that store nothing."""
+    settings = make_settings(tmp_path_factory.mktemp("shared") / "backprop.db")
+    upgrade_head(settings)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Worker]:
+    """The real worker, in-process on the test database: ``run_once()`` trains a job."""
+    worker = Worker(settings, owner="test-worker")
+    yield worker
+    worker.close()
+
+
+# -- the app served over HTTP (uvicorn in a thread) ---------------------------------------
+
+
+@pytest.fixture
+def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
+    """uvicorn serving ``create_app(settings)`` on a free port, the event stream polling
+    every POLL seconds."""
+    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    with ThreadServer(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def keyed_server(
+    keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ThreadServer]:
+    """As ``server``, on ``keyed_settings``: every /v1 request needs an API key."""
+    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    with ThreadServer(keyed_settings) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: ThreadServer) -> Iterator[httpx.Client]:
+    """An HTTP client of ``server``."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def driver(settings: Settings) -> Iterator[Driver]:
+    """Plays the worker's part on the test database, one jobqueue step at a time."""
+    d = Driver(settings)
+    yield d
+    d.close()

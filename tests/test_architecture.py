@@ -1,4 +1,4 @@
-"""The import direction of DESIGN §2: worker -> app, app.nn -> numpy only, app never
+"""The import direction of docs/design.md §2: worker -> app, app.nn -> numpy only, app never
 imports worker, and the worker never loads FastAPI."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from app.db.models import Job, JobStatus, Metric
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, metric_row, network_spec, training_config
 
 
 def submit(session: Session, max_attempts: int = 3) -> Job:
@@ -37,18 +37,6 @@ def job(session: Session, job_id: str) -> Job:
     row = session.get(Job, job_id)
     assert row is not None
     return row
-
-
-def metric_row(epoch: int) -> dict[str, float | int | None]:
-    return {
-        "epoch": epoch,
-        "train_loss": 1.0 / epoch,
-        "train_accuracy": 0.5,
-        "validation_loss": None,
-        "validation_accuracy": None,
-        "learning_rate": 0.5,
-        "seconds": 0.01,
-    }
 
 
 def test_submit_then_claim_takes_the_oldest_job_once(session: Session) -> None:

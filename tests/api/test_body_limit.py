@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from app.api.main import create_app
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 LIMIT = 1000
 DETAIL = {"detail": f"request body is larger than the limit of {LIMIT} bytes"}

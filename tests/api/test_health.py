@@ -7,8 +7,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from tests.api.conftest import xor_dataset
-from tests.conftest import make_settings
+from tests.helpers import make_settings, xor_dataset
 
 
 def test_health_counts_jobs_by_status(client: TestClient) -> None:

@@ -12,8 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from tests.api.conftest import counts, xor_dataset
-from tests.conftest import network_spec, training_config
+from tests.helpers import counts, network_spec, training_config, xor_dataset
 from worker.runner import Worker
 
 
@@ -39,7 +38,7 @@ def run_worker(settings: Settings) -> str | None:
 
 
 def forward(document: dict[str, Any], x: np.ndarray) -> np.ndarray:
-    """Reference forward pass from the weights document alone (DESIGN §1)."""
+    """Reference forward pass from the weights document alone (docs/design.md §1)."""
     a = x
     for layer in document["layers"]:
         z = a @ np.array(layer["weights"]).T + np.array(layer["biases"])

@@ -1,4 +1,4 @@
-"""app.datasets depends on NumPy and the standard library only (DESIGN §2)."""
+"""app.datasets depends on NumPy and the standard library only (docs/design.md §2)."""
 
 import subprocess
 import sys

@@ -12,7 +12,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Base
 from app.db.session import make_engine
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:

@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import MAX_BODY, Server, start_server, wait_for
+from tests.helpers import MAX_BODY, Server, start_server, wait_for, xor_dataset
 
 pytestmark = pytest.mark.e2e
 
@@ -39,27 +39,17 @@ def job_of(client: httpx.Client, job_id: str) -> dict[str, Any]:
     return data
 
 
-def xor_dataset(client: httpx.Client, n_samples: int = 200) -> dict[str, Any]:
-    response = client.post(
-        "/v1/datasets/generate",
-        json={"kind": "xor", "n_samples": n_samples, "noise": 0.05, "seed": 3},
-    )
-    assert response.status_code == 201, response.text
-    data: dict[str, Any] = response.json()
-    return data
-
-
-def test_docs_pages_work_offline(server: Server) -> None:
-    docs = server.client.get("/docs")
+def test_docs_pages_work_offline(module_server: Server) -> None:
+    docs = module_server.client.get("/docs")
     assert docs.status_code == 200 and "cdn.jsdelivr" not in docs.text
-    assert server.client.get("/redoc").status_code == 200
-    schema = server.client.get("/openapi.json").json()
+    assert module_server.client.get("/redoc").status_code == 200
+    schema = module_server.client.get("/openapi.json").json()
     assert "/v1/jobs/{job_id}/predict" in schema["paths"]
 
 
-def test_xor_trains_to_full_accuracy_and_serves_its_results(server: Server) -> None:
-    client = server.client
-    dataset = xor_dataset(client)
+def test_xor_trains_to_full_accuracy_and_serves_its_results(module_server: Server) -> None:
+    client = module_server.client
+    dataset = xor_dataset(client, n_samples=200, seed=3)
     response = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **XOR_JOB})
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
@@ -85,9 +75,9 @@ def test_xor_trains_to_full_accuracy_and_serves_its_results(server: Server) -> N
     assert np.array_equal(labels, y[:, 0].astype(int))  # 100% on the training set
 
 
-def test_cancel_stops_a_long_job_within_two_seconds(server: Server) -> None:
-    client = server.client
-    dataset = xor_dataset(client, n_samples=400)
+def test_cancel_stops_a_long_job_within_two_seconds(module_server: Server) -> None:
+    client = module_server.client
+    dataset = xor_dataset(client, n_samples=400, seed=3)
     job_id = client.post("/v1/jobs", json={"dataset_id": dataset["id"], **LONG_JOB}).json()["id"]
     running = wait_for(lambda: job_of(client, job_id), lambda j: j["progress"]["epoch"] >= 1)
     assert running["status"] == "running" and running["started_at"] is not None
@@ -100,8 +90,8 @@ def test_cancel_stops_a_long_job_within_two_seconds(server: Server) -> None:
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 409
 
 
-def test_bad_input_over_http_is_refused_and_nothing_is_stored(server: Server) -> None:
-    client = server.client
+def test_bad_input_over_http_is_refused_and_nothing_is_stored(module_server: Server) -> None:
+    client = module_server.client
     before = client.get("/v1/datasets").json()["total"]
     ragged = client.post(
         "/v1/datasets", json={"name": "r", "inputs": [[0, 1], [2]], "labels": [0, 1]}
@@ -112,8 +102,8 @@ def test_bad_input_over_http_is_refused_and_nothing_is_stored(server: Server) ->
     assert client.get("/v1/datasets").json()["total"] == before
 
 
-def test_oversized_bodies_get_413_over_http(server: Server) -> None:
-    client = server.client
+def test_oversized_bodies_get_413_over_http(module_server: Server) -> None:
+    client = module_server.client
     before = client.get("/v1/datasets").json()["total"]
     body = b'{"name": "big", "inputs": [' + b"[0.5, 0.5]," * (MAX_BODY // 10) + b"[0, 0]]}"
     declared = client.post(
@@ -140,7 +130,7 @@ def test_a_sigtermed_worker_exits_0_and_the_job_finishes_identically(
     server = start_server(tmp_path, workers=0, database_url=database_url)
     client = server.client
     try:
-        dataset = xor_dataset(client, n_samples=400)
+        dataset = xor_dataset(client, n_samples=400, seed=3)
         spec = {
             "dataset_id": dataset["id"],
             "network": {"sizes": [2, 32, 1]},
@@ -194,7 +184,7 @@ def test_serve_restarts_a_killed_worker_and_its_job_still_finishes(tmp_path: Pat
     server = start_server(tmp_path, workers=1, BACKPROP_LEASE_SECONDS="1.5")
     client = server.client
     try:
-        dataset = xor_dataset(client, n_samples=400)
+        dataset = xor_dataset(client, n_samples=400, seed=3)
         spec = {
             "dataset_id": dataset["id"],
             "network": {"sizes": [2, 32, 1]},

@@ -1,10 +1,12 @@
-"""Factories for specs, data sets and networks used across the engine tests."""
+"""Factories for specs, data sets and networks used across the engine tests (tests/nn);
+those shared with the rest of the suite are in ``tests.helpers``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from app.nn import Network, NetworkSpec, TrainingConfig
+from tests.helpers import XOR_INPUTS, XOR_TARGETS
 
 
 def spec(sizes: list[int] | None = None, **kw: object) -> NetworkSpec:
@@ -18,9 +20,8 @@ def config(**kw: object) -> TrainingConfig:
 
 
 def xor() -> tuple[np.ndarray, np.ndarray]:
-    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
-    y = np.array([[0], [1], [1], [0]], dtype=np.float64)
-    return x, y
+    """The XOR truth table, a fresh copy (inputs, targets) per call."""
+    return XOR_INPUTS.copy(), XOR_TARGETS.copy()
 
 
 def blobs(

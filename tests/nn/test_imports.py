@@ -1,4 +1,4 @@
-"""app.nn imports NumPy and the standard library only (DESIGN §2)."""
+"""app.nn imports NumPy and the standard library only (docs/design.md §2)."""
 
 from __future__ import annotations
 

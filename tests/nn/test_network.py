@@ -53,7 +53,7 @@ def test_document_round_trip_is_nielsen_oriented_and_json_ready() -> None:
     back = Network.from_document(doc)
     x = np.random.default_rng(0).normal(size=(5, 3))
     assert np.array_equal(back.forward(x), net.forward(x))
-    # forward matches the DESIGN formula z = W a + b written out with Nielsen's W
+    # forward matches z = W a + b of docs/design.md §1, written out with Nielsen's W
     w1, w2 = (np.array(layer["weights"]) for layer in doc["layers"])
     b1, b2 = (np.array(layer["biases"]) for layer in doc["layers"])
     z2 = w2 @ np.maximum(w1 @ x[0] + b1, 0) + b2

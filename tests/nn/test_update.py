@@ -1,4 +1,4 @@
-"""One SGD + L2 step on a 2-2-1 network, computed by hand from DESIGN §1."""
+"""One SGD + L2 step on a 2-2-1 network, computed by hand from docs/design.md §1."""
 
 from __future__ import annotations
 

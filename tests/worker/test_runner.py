@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import numpy as np
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
@@ -16,7 +15,7 @@ from app import jobqueue
 from app.config import Settings
 from app.db.models import Job, Metric
 from app.nn import Network
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, network_spec, training_config, wait_for
 from worker.runner import Worker
 
 RNG = np.random.default_rng(7)
@@ -61,13 +60,6 @@ def weights(job: Job) -> list[np.ndarray]:
     ]
 
 
-@pytest.fixture
-def worker(settings: Settings) -> Any:
-    worker = Worker(settings, owner="test-worker")
-    yield worker
-    worker.close()
-
-
 def test_run_once_without_jobs_returns_none(worker: Worker) -> None:
     assert worker.run_once() is None
 
@@ -101,13 +93,6 @@ def test_divergence_fails_the_job_with_the_engine_message_and_keeps_the_curve(
     assert epochs(sessions, job_id) == list(range(1, failed_epoch))
 
 
-def _wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def _train_long_job_in_a_thread(
     worker: Worker, session: Session, sessions: sessionmaker[Session], epochs_done: int
 ) -> tuple[str, threading.Thread]:
@@ -119,7 +104,7 @@ def _train_long_job_in_a_thread(
     )
     thread = threading.Thread(target=worker.run_once)
     thread.start()
-    _wait_for(lambda: len(epochs(sessions, job_id)) >= epochs_done)
+    wait_for(lambda: len(epochs(sessions, job_id)) >= epochs_done, timeout=30, interval=0.02)
     return job_id, thread
 
 
@@ -153,7 +138,7 @@ def test_shutdown_hands_the_job_back_and_the_resumed_run_is_bit_identical(
     interrupted = Worker(settings, owner="interrupted")
     thread = threading.Thread(target=interrupted.run_once)
     thread.start()
-    _wait_for(lambda: len(epochs(sessions, job_id)) >= 3)
+    wait_for(lambda: len(epochs(sessions, job_id)) >= 3, timeout=30, interval=0.02)
     interrupted.request_stop()
     thread.join(timeout=10)
     interrupted.close()
@@ -202,7 +187,7 @@ def test_cancel_is_honoured_in_the_middle_of_a_long_epoch(
     job_id = submit(session, network_spec(sizes=[4, 32, 1]), training, inputs=x, targets=y)
     thread = threading.Thread(target=worker.run_once)
     thread.start()
-    _wait_for(lambda: load(sessions, job_id).status == "running")
+    wait_for(lambda: load(sessions, job_id).status == "running", timeout=30, interval=0.02)
     time.sleep(0.3)  # well inside the first epoch
     with sessions() as s:
         jobqueue.request_cancel(s, job_id)

@@ -14,8 +14,7 @@ from sqlalchemy import text
 from app.api import jobdata
 from app.api.routes import events
 from app.config import Settings
-
-from .conftest import POLL, ThreadServer, make_dataset, make_job
+from tests.helpers import POLL, ThreadServer, make_dataset, make_job
 
 
 def test_a_read_running_at_shutdown_returns_its_connection_before_dispose(

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, IdempotencyKey, Job
 from app.db.session import make_engine
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 
 
 @contextmanager
@@ -30,7 +30,9 @@ def make_client(tmp_path: Path, **overrides: object) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def sqlite_client(tmp_path: Path) -> Iterator[TestClient]:
+    """A client of the app on a migrated SQLite file of its own (these tests count rows
+    through ``client.app_settings``)."""
     with make_client(tmp_path) as client:
         yield client
 
@@ -64,35 +66,35 @@ def job_body(dataset_id: str, **training: object) -> dict[str, object]:
 # -- Idempotency-Key ----------------------------------------------------------------------
 
 
-def test_retried_generate_and_submit_create_once(client: TestClient) -> None:
+def test_retried_generate_and_submit_create_once(sqlite_client: TestClient) -> None:
     key = {"Idempotency-Key": "gen-1"}
-    first = client.post("/v1/datasets/generate", json=XOR, headers=key)
-    again = client.post("/v1/datasets/generate", json=XOR, headers=key)
+    first = sqlite_client.post("/v1/datasets/generate", json=XOR, headers=key)
+    again = sqlite_client.post("/v1/datasets/generate", json=XOR, headers=key)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
 
     body = job_body(first.json()["id"])
     key = {"Idempotency-Key": "job-1"}
-    job = client.post("/v1/jobs", json=body, headers=key)
-    retry = client.post("/v1/jobs", json=body, headers=key)
+    job = sqlite_client.post("/v1/jobs", json=body, headers=key)
+    retry = sqlite_client.post("/v1/jobs", json=body, headers=key)
     assert (job.status_code, retry.status_code) == (202, 202)
     assert retry.json() == job.json()
-    assert rows(client) == {"datasets": 1, "jobs": 1, "idempotency_keys": 2}
-    listed = client.get("/v1/jobs").json()
+    assert rows(sqlite_client) == {"datasets": 1, "jobs": 1, "idempotency_keys": 2}
+    listed = sqlite_client.get("/v1/jobs").json()
     assert [j["id"] for j in listed["items"]] == [job.json()["id"]]
 
 
-def test_retried_json_dataset_and_upload_create_once(client: TestClient) -> None:
+def test_retried_json_dataset_and_upload_create_once(sqlite_client: TestClient) -> None:
     arrays = {"name": "xor", "inputs": [[0, 0], [0, 1], [1, 0], [1, 1]], "labels": [0, 1, 1, 0]}
     made = [
-        client.post("/v1/datasets", json=arrays, headers={"Idempotency-Key": "json"})
+        sqlite_client.post("/v1/datasets", json=arrays, headers={"Idempotency-Key": "json"})
         for _ in range(2)
     ]
     assert made[1].json() == made[0].json()
     csv = b"x1,x2,y\n0,0,a\n0,1,b\n1,0,b\n1,1,a\n"
     uploaded = [
-        client.post(
+        sqlite_client.post(
             "/v1/datasets/upload",
             files={"file": ("xor.csv", csv, "text/csv")},
             data={"name": "xor-csv"},
@@ -102,41 +104,45 @@ def test_retried_json_dataset_and_upload_create_once(client: TestClient) -> None
     ]
     assert [u.status_code for u in uploaded] == [201, 201]
     assert uploaded[1].json() == uploaded[0].json()
-    assert rows(client)["datasets"] == 2
+    assert rows(sqlite_client)["datasets"] == 2
 
 
-def test_same_key_other_body_is_422_and_creates_nothing(client: TestClient) -> None:
-    dataset = client.post("/v1/datasets/generate", json=XOR).json()
+def test_same_key_other_body_is_422_and_creates_nothing(sqlite_client: TestClient) -> None:
+    dataset = sqlite_client.post("/v1/datasets/generate", json=XOR).json()
     key = {"Idempotency-Key": "job-x"}
-    assert client.post("/v1/jobs", json=job_body(dataset["id"]), headers=key).status_code == 202
-    other = client.post("/v1/jobs", json=job_body(dataset["id"], epochs=9), headers=key)
+    assert (
+        sqlite_client.post("/v1/jobs", json=job_body(dataset["id"]), headers=key).status_code == 202
+    )
+    other = sqlite_client.post("/v1/jobs", json=job_body(dataset["id"], epochs=9), headers=key)
     assert other.status_code == 422
     assert other.json()["detail"] == (
         "Idempotency-Key 'job-x' was already used for a different request "
         "(POST /v1/jobs with another body); use a new key for a new request"
     )
-    assert rows(client)["jobs"] == 1
+    assert rows(sqlite_client)["jobs"] == 1
 
 
-def test_refused_request_stores_nothing_so_the_key_can_be_fixed(client: TestClient) -> None:
-    dataset = client.post("/v1/datasets/generate", json=XOR).json()
+def test_refused_request_stores_nothing_so_the_key_can_be_fixed(sqlite_client: TestClient) -> None:
+    dataset = sqlite_client.post("/v1/datasets/generate", json=XOR).json()
     key = {"Idempotency-Key": "fix-me"}
     bad = job_body(dataset["id"])
     bad["network"] = network_spec(sizes=[3, 8, 1])
-    refused = client.post("/v1/jobs", json=bad, headers=key)
+    refused = sqlite_client.post("/v1/jobs", json=bad, headers=key)
     assert refused.status_code == 422
     assert "sizes[0] is 3 but the dataset has 2 features" in refused.json()["detail"]
-    assert rows(client) == {"datasets": 1, "jobs": 0, "idempotency_keys": 0}
-    fixed = client.post("/v1/jobs", json=job_body(dataset["id"]), headers=key)
+    assert rows(sqlite_client) == {"datasets": 1, "jobs": 0, "idempotency_keys": 0}
+    fixed = sqlite_client.post("/v1/jobs", json=job_body(dataset["id"]), headers=key)
     assert fixed.status_code == 202
-    assert rows(client)["jobs"] == 1
+    assert rows(sqlite_client)["jobs"] == 1
 
 
-def test_malformed_key_is_400(client: TestClient) -> None:
-    response = client.post("/v1/datasets/generate", json=XOR, headers={"Idempotency-Key": "a b"})
+def test_malformed_key_is_400(sqlite_client: TestClient) -> None:
+    response = sqlite_client.post(
+        "/v1/datasets/generate", json=XOR, headers={"Idempotency-Key": "a b"}
+    )
     assert response.status_code == 400
     assert response.json()["detail"].startswith("Idempotency-Key header: 'a b' is not a valid key")
-    assert rows(client)["datasets"] == 0
+    assert rows(sqlite_client)["datasets"] == 0
 
 
 def test_body_limit_still_answers_413_before_the_key_is_reserved(tmp_path: Path) -> None:
@@ -147,8 +153,8 @@ def test_body_limit_still_answers_413_before_the_key_is_reserved(tmp_path: Path)
         assert rows(client) == {"datasets": 0, "jobs": 0, "idempotency_keys": 0}
 
 
-def test_openapi_documents_the_header_on_the_creating_posts(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+def test_openapi_documents_the_header_on_the_creating_posts(sqlite_client: TestClient) -> None:
+    schema = sqlite_client.get("/openapi.json").json()
     for path in ("/v1/jobs", "/v1/datasets", "/v1/datasets/upload", "/v1/datasets/generate"):
         operation = schema["paths"][path]["post"]
         names = [p["name"] for p in operation.get("parameters", [])]
@@ -215,11 +221,11 @@ def test_network_epochs_and_queue_limits_on_submit(tmp_path: Path) -> None:
         assert rows(client)["jobs"] == 2
 
 
-def test_max_runtime_seconds_is_validated_and_kept_in_training(client: TestClient) -> None:
-    dataset = client.post("/v1/datasets/generate", json=XOR).json()
-    refused = client.post("/v1/jobs", json=job_body(dataset["id"], max_runtime_seconds=0))
+def test_max_runtime_seconds_is_validated_and_kept_in_training(sqlite_client: TestClient) -> None:
+    dataset = sqlite_client.post("/v1/datasets/generate", json=XOR).json()
+    refused = sqlite_client.post("/v1/jobs", json=job_body(dataset["id"], max_runtime_seconds=0))
     assert refused.status_code == 422
     assert "max_runtime_seconds" in refused.json()["detail"]
-    job = client.post("/v1/jobs", json=job_body(dataset["id"], max_runtime_seconds=2.5))
+    job = sqlite_client.post("/v1/jobs", json=job_body(dataset["id"], max_runtime_seconds=2.5))
     assert job.status_code == 202, job.text
     assert job.json()["training"]["max_runtime_seconds"] == 2.5

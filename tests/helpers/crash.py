@@ -1,4 +1,4 @@
-"""Real processes for the reliability tests: the API and workers on a temporary SQLite file.
+"""Real processes for the crash tests: the API and workers on a temporary database.
 
 :class:`Deployment` starts ``backprop serve --workers 0`` (migrates, then uvicorn) on a
 free port and any number of ``python -m worker`` processes, each with its own log file,
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,30 +24,9 @@ from sqlalchemy import Table, create_engine, select, text, update
 from sqlalchemy.exc import OperationalError
 
 from app.db.models import Job
+from tests.helpers.servers import BACKPROP, free_port, wait_for
 
 JOBS = cast(Table, Job.__table__)
-ROOT = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
-) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def sqlite_timeout(database_url: str) -> dict[str, Any]:
@@ -96,8 +74,7 @@ class Deployment:
     def start_api(self) -> httpx.Client:
         """``backprop serve --workers 0`` on a free port; returns a client once healthy."""
         self.port = free_port()
-        backprop = str(Path(sys.executable).with_name("backprop"))
-        argv = [backprop, "serve", "--workers", "0", "--port", str(self.port)]
+        argv = [BACKPROP, "serve", "--workers", "0", "--port", str(self.port)]
         proc = self.spawn("api", argv, self.env)
         self._http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=30)
 
@@ -109,7 +86,7 @@ class Deployment:
             except httpx.TransportError:
                 return False
 
-        wait_for(healthy, 30, "the API to answer /health")
+        wait_for(healthy, timeout=30, what="the API to answer /health")
         return self.http
 
     def start_worker(
@@ -195,7 +172,8 @@ class Deployment:
             job = self.job(job_id)
             return job if job["status"] in statuses else None
 
-        return wait_for(reached, timeout, f"job {job_id} to become {'/'.join(statuses)}")  # type: ignore[no-any-return]
+        what = f"job {job_id} to become {'/'.join(statuses)}"
+        return wait_for(reached, timeout=timeout, what=what)  # type: ignore[no-any-return]
 
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -10,28 +10,18 @@ Trained by the real worker in-process; read back over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy.orm import Session
 
 from app import jobqueue
-from app.config import Settings
 from app.datasets import generate
 from app.nn import Network, NetworkSpec
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, network_spec, training_config
 from worker.runner import Worker
 
 EPOCHS = 4
 HEALTH_KEYS = {"grad_norm", "update_ratio", "saturated_fraction", "dead_fraction"}
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[Worker]:
-    worker = Worker(settings, owner="health-test-worker")
-    yield worker
-    worker.close()
 
 
 def _saturated_start(network: dict[str, Any]) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@
 
 Measured: with enforcement switched off in ``app.auth``, ``ignored_auth`` fails here
 ("API accepts requests without authentication"). With owner filtering switched off,
-``object_level_authorization`` found nothing in this setup (its generated ids rarely hit
-a real object; pinning Alice's ids made the run 10x slower and still found nothing), so
+``object_level_authorization`` finds nothing in this setup (its generated ids rarely hit
+a real object; pinning Alice's ids makes the run 10x slower and still finds nothing), so
 the leak-catching test is ``test_auth.py``'s isolation test over every endpoint.
 
 In-process (ASGI) on a fresh migrated SQLite file with one dataset and one job per user.
@@ -34,12 +34,12 @@ from schemathesis.wfc.integration import register_wfc_auth
 
 from app.api.main import create_app
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 
 ALICE, BOB = "fuzz-alice-key", "fuzz-bob-key"
 CHECKS = [ignored_auth, object_level_authorization, not_a_server_error]
 
-# Loaded at import, as tests/reliability/test_openapi_fuzz.py explains.
+# Loaded at import, as tests/api/test_openapi_fuzz.py explains.
 _DIR = Path(tempfile.mkdtemp(prefix="backprop-auth-fuzz-"))
 _SETTINGS = make_settings(
     _DIR / "auth-fuzz.db", api_keys=f"{ALICE},{BOB}", max_network_parameters=10_000

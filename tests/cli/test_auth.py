@@ -3,25 +3,12 @@ fails with the API's 401 message without it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.cli import main
-from app.config import Settings
-from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
-from tests.live.conftest import ThreadServer
+from tests.helpers import API_KEY, ThreadServer
 
-KEY = "cli-key-123"
-
-
-@pytest.fixture
-def keyed_server(database_url: str) -> Iterator[ThreadServer]:
-    settings: Settings = make_settings(database_url, api_keys=KEY)
-    upgrade_head(settings)
-    with ThreadServer(settings) as server:
-        yield server
+KEY = API_KEY  # one of the keys of `keyed_settings`
 
 
 def test_the_cli_sends_backprop_api_key(

@@ -1,7 +1,7 @@
 """IdempotencyMiddleware on a small stand-in app: the contract, independent of the service.
 
 The stand-in counts how many times its handler really ran, so "replayed, not re-run" is
-observable; tests against the real routes live in test_idempotency_api.py.
+observable; tests against the real routes are in test_guards.py.
 """
 
 from __future__ import annotations

@@ -21,10 +21,17 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, Job
 from app.db.session import make_engine, make_sessionmaker
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import (
+    ADMIN_API_KEY,
+    API_KEY,
+    OTHER_API_KEY,
+    make_settings,
+    network_spec,
+    training_config,
+)
 from worker.runner import Worker
 
-ALICE, BOB, ROOT = "alice-key-0123456789", "bob-key-9876543210", "root-admin-key-42"
+ALICE, BOB, ROOT = API_KEY, OTHER_API_KEY, ADMIN_API_KEY  # the keys of `keyed_settings`
 PUBLIC = ["/health", "/docs", "/redoc", "/openapi.json"]
 DASHBOARD = ["/", "/static/dashboard.js", "/static/dashboard.css"]
 
@@ -34,17 +41,10 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def keyed(database_url: str) -> Settings:
-    settings = make_settings(
-        database_url, api_keys=f"{ALICE}, {BOB}", admin_api_keys=ROOT, cors_origins=""
-    )
-    upgrade_head(settings)
-    return settings
-
-
-@pytest.fixture
-def client(keyed: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(keyed)) as client:
+def keyed_client(keyed_settings: Settings) -> Iterator[TestClient]:
+    """A client of the app on ``keyed_settings`` (lifespan running); requests carry no key
+    unless a test adds one."""
+    with TestClient(create_app(keyed_settings)) as client:
         yield client
 
 
@@ -69,8 +69,8 @@ def create(client: TestClient, key: str, name: str = "xor") -> tuple[str, str]:
 # -- 401 ---------------------------------------------------------------------------------
 
 
-def test_missing_and_wrong_keys_get_401_with_www_authenticate(client: TestClient) -> None:
-    missing = client.get("/v1/jobs")
+def test_missing_and_wrong_keys_get_401_with_www_authenticate(keyed_client: TestClient) -> None:
+    missing = keyed_client.get("/v1/jobs")
     assert missing.status_code == 401
     assert missing.headers["www-authenticate"] == 'Bearer realm="backprop"'
     assert missing.json() == {
@@ -78,41 +78,45 @@ def test_missing_and_wrong_keys_get_401_with_www_authenticate(client: TestClient
     }
     for headers in (bearer("nope"), {"X-API-Key": "nope"}, bearer(ALICE[:-1]),
                     bearer(ALICE + "x"), {"Authorization": f"Basic {ALICE}"}):  # fmt: skip
-        wrong = client.get("/v1/jobs", headers=headers)
+        wrong = keyed_client.get("/v1/jobs", headers=headers)
         assert wrong.status_code == 401, headers
         assert "www-authenticate" in wrong.headers
-    assert client.get("/v1/jobs", headers=bearer("nope")).json() == {"detail": "invalid API key"}
-    assert client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
-    assert client.get("/v1/jobs", headers={"X-API-Key": BOB}).status_code == 200
-    assert client.get("/v1/jobs", headers={"authorization": f"bearer {ROOT}"}).status_code == 200
+    assert keyed_client.get("/v1/jobs", headers=bearer("nope")).json() == {
+        "detail": "invalid API key"
+    }
+    assert keyed_client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
+    assert keyed_client.get("/v1/jobs", headers={"X-API-Key": BOB}).status_code == 200
+    assert (
+        keyed_client.get("/v1/jobs", headers={"authorization": f"bearer {ROOT}"}).status_code == 200
+    )
 
 
-def test_every_operation_but_the_public_ones_requires_a_key(client: TestClient) -> None:
-    schema = client.get("/openapi.json").json()
+def test_every_operation_but_the_public_ones_requires_a_key(keyed_client: TestClient) -> None:
+    schema = keyed_client.get("/openapi.json").json()
     checked = 0
     for path, operations in schema["paths"].items():
         if path in PUBLIC:
             continue
         url = re.sub(r"\{[^}]+\}", "someid", path)
         for method in operations:
-            response = client.request(method.upper(), url, json={})
+            response = keyed_client.request(method.upper(), url, json={})
             assert response.status_code == 401, (method, path, response.status_code)
             checked += 1
     assert checked >= 12  # every dataset and job operation (more as routers are added)
     for path in PUBLIC + DASHBOARD:
-        assert client.get(path).status_code == 200, path
+        assert keyed_client.get(path).status_code == 200, path
 
 
-def test_a_refused_key_stores_nothing(client: TestClient, keyed: Settings) -> None:
-    response = client.post(
+def test_a_refused_key_stores_nothing(keyed_client: TestClient, keyed_settings: Settings) -> None:
+    response = keyed_client.post(
         "/v1/datasets", json={"name": "x", "inputs": [[0]], "labels": [0]}, headers=bearer("no")
     )
     assert response.status_code == 401
-    assert client.get("/v1/datasets", headers=bearer(ROOT)).json()["total"] == 0
+    assert keyed_client.get("/v1/datasets", headers=bearer(ROOT)).json()["total"] == 0
 
 
 def test_keys_are_compared_in_constant_time_against_every_key(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    keyed_client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[bytes, bytes]] = []
     original = hmac.compare_digest
@@ -122,10 +126,10 @@ def test_keys_are_compared_in_constant_time_against_every_key(
         return original(a, b)
 
     monkeypatch.setattr(app.auth.hmac, "compare_digest", spy)
-    assert client.get("/v1/jobs", headers=bearer("wrong")).status_code == 401
+    assert keyed_client.get("/v1/jobs", headers=bearer("wrong")).status_code == 401
     assert sorted(b for _, b in calls) == sorted(k.encode() for k in (ALICE, BOB, ROOT))
     calls.clear()
-    assert client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
+    assert keyed_client.get("/v1/jobs", headers=bearer(ALICE)).status_code == 200
     assert len(calls) == 3  # no early exit on the first (matching) key
 
 
@@ -147,10 +151,10 @@ def test_keys_from_a_file_and_from_a_list(tmp_path: Path) -> None:
 
 
 def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
-    client: TestClient, keyed: Settings
+    keyed_client: TestClient, keyed_settings: Settings
 ) -> None:
-    dataset_id, job_id = create(client, ALICE)
-    worker = Worker(keyed)
+    dataset_id, job_id = create(keyed_client, ALICE)
+    worker = Worker(keyed_settings)
     try:
         assert worker.run_once() == job_id  # trained: weights exist, so 404 means hidden
     finally:
@@ -176,8 +180,8 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.png", None),
     ]
     for method, url, body in reads:
-        assert client.request(method, url, json=body, headers=mine).status_code == 200, url
-        other = client.request(method, url, json=body, headers=theirs)
+        assert keyed_client.request(method, url, json=body, headers=mine).status_code == 200, url
+        other = keyed_client.request(method, url, json=body, headers=theirs)
         assert other.status_code == 404, (url, other.status_code)
         assert "not found" in other.json()["detail"]
     writes: list[Call] = [
@@ -188,39 +192,41 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("POST", "/v1/jobs", {"dataset_name": "xor", **job_body}),
     ]
     for method, url, body in writes:
-        response = client.request(method, url, json=body, headers=theirs)
+        response = keyed_client.request(method, url, json=body, headers=theirs)
         assert response.status_code == 404, (method, url, response.status_code)
     for path in ("/v1/datasets", "/v1/jobs", "/v1/jobs?status=succeeded"):
-        hidden = client.get(path, headers=theirs).json()
+        hidden = keyed_client.get(path, headers=theirs).json()
         assert hidden["items"] == [] and hidden["total"] == 0, path
-        listed = client.get(path, headers=mine).json()
+        listed = keyed_client.get(path, headers=mine).json()
         assert listed["total"] == 1 and len(listed["items"]) == 1, path
     # Nothing of Alice's was touched by Bob's attempts.
-    job = client.get(f"/v1/jobs/{job_id}", headers=mine).json()
+    job = keyed_client.get(f"/v1/jobs/{job_id}", headers=mine).json()
     assert job["status"] == "succeeded" and not job["cancel_requested"]
-    assert client.get(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 200
-    assert client.get("/v1/jobs", headers=mine).json()["total"] == 1
+    assert keyed_client.get(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 200
+    assert keyed_client.get("/v1/jobs", headers=mine).json()["total"] == 1
 
 
-def test_owners_can_act_on_their_own_items(client: TestClient) -> None:
-    dataset_id, job_id = create(client, BOB)
+def test_owners_can_act_on_their_own_items(keyed_client: TestClient) -> None:
+    dataset_id, job_id = create(keyed_client, BOB)
     mine = bearer(BOB)
-    by_name = client.post(
+    by_name = keyed_client.post(
         "/v1/jobs", headers=mine,
         json={"dataset_name": "xor", "network": network_spec(), "training": training_config()},
     )  # fmt: skip
     assert by_name.status_code == 202 and by_name.json()["dataset_id"] == dataset_id
-    assert client.post(f"/v1/jobs/{job_id}/cancel", headers=mine).json()["status"] == "cancelled"
-    assert client.delete(f"/v1/jobs/{job_id}", headers=mine).status_code == 204
-    assert client.delete(f"/v1/jobs/{by_name.json()['id']}", headers=mine).status_code == 204
-    assert client.delete(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 204
-    assert client.get("/v1/datasets", headers=mine).json()["total"] == 0
+    assert (
+        keyed_client.post(f"/v1/jobs/{job_id}/cancel", headers=mine).json()["status"] == "cancelled"
+    )
+    assert keyed_client.delete(f"/v1/jobs/{job_id}", headers=mine).status_code == 204
+    assert keyed_client.delete(f"/v1/jobs/{by_name.json()['id']}", headers=mine).status_code == 204
+    assert keyed_client.delete(f"/v1/datasets/{dataset_id}", headers=mine).status_code == 204
+    assert keyed_client.get("/v1/datasets", headers=mine).json()["total"] == 0
 
 
-def test_a_same_named_dataset_of_another_owner_is_never_picked(client: TestClient) -> None:
-    alice_dataset, _ = create(client, ALICE, name="shared-name")
-    bob_dataset, _ = create(client, BOB, name="shared-name")  # newer
-    job = client.post(
+def test_a_same_named_dataset_of_another_owner_is_never_picked(keyed_client: TestClient) -> None:
+    alice_dataset, _ = create(keyed_client, ALICE, name="shared-name")
+    bob_dataset, _ = create(keyed_client, BOB, name="shared-name")  # newer
+    job = keyed_client.post(
         "/v1/jobs", headers=bearer(ALICE),
         json={"dataset_name": "shared-name", "network": network_spec(),
               "training": training_config()},
@@ -228,25 +234,25 @@ def test_a_same_named_dataset_of_another_owner_is_never_picked(client: TestClien
     assert job.status_code == 202 and job.json()["dataset_id"] == alice_dataset != bob_dataset
 
 
-def test_an_admin_key_sees_and_manages_everything(client: TestClient) -> None:
-    alice_dataset, alice_job = create(client, ALICE)
-    bob_dataset, bob_job = create(client, BOB)
+def test_an_admin_key_sees_and_manages_everything(keyed_client: TestClient) -> None:
+    alice_dataset, alice_job = create(keyed_client, ALICE)
+    bob_dataset, bob_job = create(keyed_client, BOB)
     admin = bearer(ROOT)
-    jobs = client.get("/v1/jobs", headers=admin).json()
+    jobs = keyed_client.get("/v1/jobs", headers=admin).json()
     assert {j["id"] for j in jobs["items"]} == {alice_job, bob_job}
-    datasets = client.get("/v1/datasets", headers=admin).json()
+    datasets = keyed_client.get("/v1/datasets", headers=admin).json()
     assert {d["id"] for d in datasets["items"]} == {alice_dataset, bob_dataset}
-    assert client.get(f"/v1/jobs/{alice_job}", headers=admin).status_code == 200
-    assert client.post(f"/v1/jobs/{bob_job}/cancel", headers=admin).status_code == 202
-    own_dataset, own_job = create(client, ROOT)
-    assert client.get(f"/v1/jobs/{own_job}", headers=bearer(ALICE)).status_code == 404
+    assert keyed_client.get(f"/v1/jobs/{alice_job}", headers=admin).status_code == 200
+    assert keyed_client.post(f"/v1/jobs/{bob_job}/cancel", headers=admin).status_code == 202
+    own_dataset, own_job = create(keyed_client, ROOT)
+    assert keyed_client.get(f"/v1/jobs/{own_job}", headers=bearer(ALICE)).status_code == 404
 
 
 def test_the_owner_column_holds_a_hash_of_the_key_never_the_key(
-    client: TestClient, keyed: Settings
+    keyed_client: TestClient, keyed_settings: Settings
 ) -> None:
-    dataset_id, job_id = create(client, ALICE)
-    engine = make_engine(keyed)
+    dataset_id, job_id = create(keyed_client, ALICE)
+    engine = make_engine(keyed_settings)
     try:
         with make_sessionmaker(engine)() as session:
             dataset = session.scalars(select(Dataset).where(Dataset.id == dataset_id)).one()
@@ -272,9 +278,9 @@ def test_without_keys_the_api_is_open_and_declares_no_security(settings: Setting
 
 
 def test_openapi_declares_bearer_and_header_schemes_for_the_authorize_button(
-    client: TestClient,
+    keyed_client: TestClient,
 ) -> None:
-    schema = client.get("/openapi.json").json()
+    schema = keyed_client.get("/openapi.json").json()
     schemes = schema["components"]["securitySchemes"]
     assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
     assert schemes["apiKeyHeader"]["in"] == "header"
@@ -283,7 +289,7 @@ def test_openapi_declares_bearer_and_header_schemes_for_the_authorize_button(
     assert jobs["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
     assert "401" in jobs["responses"]
     assert schema["paths"]["/health"]["get"]["security"] == []
-    docs = client.get("/docs").text
+    docs = keyed_client.get("/docs").text
     assert "/openapi.json" in docs  # Swagger UI renders the Authorize button from the schema
 
 
@@ -306,30 +312,33 @@ def test_cors_allows_only_the_configured_origins(database_url: str) -> None:
         assert "access-control-allow-origin" not in plain.headers
 
 
-def test_create_dataset_upload_and_json_are_owned_too(client: TestClient) -> None:
+def test_create_dataset_upload_and_json_are_owned_too(keyed_client: TestClient) -> None:
     json_body = {"name": "tiny", "inputs": [[0, 0], [1, 1]], "labels": [0, 1]}
-    created = client.post("/v1/datasets", json=json_body, headers=bearer(ALICE))
-    upload = client.post(
+    created = keyed_client.post("/v1/datasets", json=json_body, headers=bearer(ALICE))
+    upload = keyed_client.post(
         "/v1/datasets/upload",
         files={"file": ("d.csv", b"x,y\n0,0\n1,1\n", "text/csv")},
         headers=bearer(ALICE),
     )
     assert created.status_code == upload.status_code == 201
     for dataset in (created.json(), upload.json()):
-        assert client.get(f"/v1/datasets/{dataset['id']}", headers=bearer(BOB)).status_code == 404
-    listed: dict[str, Any] = client.get("/v1/datasets", headers=bearer(ALICE)).json()
+        assert (
+            keyed_client.get(f"/v1/datasets/{dataset['id']}", headers=bearer(BOB)).status_code
+            == 404
+        )
+    listed: dict[str, Any] = keyed_client.get("/v1/datasets", headers=bearer(ALICE)).json()
     assert listed["total"] == 2
 
 
-def test_an_idempotency_key_never_replays_another_owners_response(client: TestClient) -> None:
+def test_an_idempotency_key_never_replays_another_owners_response(keyed_client: TestClient) -> None:
     body = {"kind": "xor", "n_samples": 20, "name": "mine"}
     key = {"Idempotency-Key": "same-key-for-everyone"}
-    first = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
-    again = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
+    first = keyed_client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
+    again = keyed_client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(ALICE)})
     assert first.status_code == again.status_code == 201
     assert again.json()["id"] == first.json()["id"]  # Alice's retry is replayed
-    other = client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(BOB)})
+    other = keyed_client.post("/v1/datasets/generate", json=body, headers={**key, **bearer(BOB)})
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
     bobs = other.json()["id"]
-    assert client.get(f"/v1/datasets/{bobs}", headers=bearer(ALICE)).status_code == 404
-    assert client.get("/v1/datasets", headers=bearer(BOB)).json()["total"] == 1
+    assert keyed_client.get(f"/v1/datasets/{bobs}", headers=bearer(ALICE)).status_code == 404
+    assert keyed_client.get("/v1/datasets", headers=bearer(BOB)).json()["total"] == 1

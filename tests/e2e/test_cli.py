@@ -4,63 +4,32 @@ worker process) on a temporary SQLite file: train XOR with --follow, download we
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
 from app.nn import Network
-from tests.live.conftest import free_port
+from tests.helpers import BACKPROP, start_server
 
 pytestmark = pytest.mark.e2e
-BACKPROP = str(Path(sys.executable).with_name("backprop"))
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[dict[str, str]]:
     """`backprop serve --workers 1` on a free port; yields the environment for clients."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "BACKPROP_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.db'}",
-        "BACKPROP_URL": f"http://127.0.0.1:{port}",
-        "BACKPROP_LOG_LEVEL": "warning",
-    }
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [BACKPROP, "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=tmp_path,
-    )
+    server = start_server(tmp_path, workers=1)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{env['BACKPROP_URL']}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((tmp_path / "serve.log").read_text())
-            time.sleep(0.1)
-        yield env
+        yield {**server.env, "BACKPROP_URL": str(server.client.base_url).rstrip("/")}
     finally:
-        proc.send_signal(signal.SIGTERM)
+        server.client.close()
         try:
-            proc.wait(timeout=30)
+            server.stop()
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            server.process.kill()
+            server.process.wait()
 
 
 def backprop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""The load scenario of issue 5, scaled for the suite: 2 workers, 40 jobs, 4 pollers.
+"""Concurrent submits and polls against the real server, scaled for the suite: 2
+workers, 40 jobs, 4 pollers, 16 submitters.
 
 It runs ``benchmarks/load.py`` (the real ``backprop serve``) and then checks its
 database and logs itself rather than trusting the script's verdict alone.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -27,7 +27,7 @@ from schemathesis.checks import (
 
 from app.api.main import create_app
 from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
+from tests.helpers import make_settings
 
 pytestmark = pytest.mark.e2e
 

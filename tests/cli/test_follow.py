@@ -15,7 +15,7 @@ import pytest
 from app.api.routes import events
 from app.cli import main
 from app.nn import Network, NetworkSpec
-from tests.live.conftest import Driver, ThreadServer, make_dataset, make_job
+from tests.helpers import Driver, ThreadServer, make_dataset, make_job
 
 
 @pytest.fixture

@@ -1,16 +1,16 @@
-"""`POST /v1/backprop` computes DESIGN §1: checked against an independent implementation.
+"""`POST /v1/backprop` computes docs/design.md §1: checked against an independent implementation.
 
 For every allowed output activation × cost and every hidden activation, on a network
 with two hidden layers, from the values the endpoint returns:
 
-- `z`, `activation` and the cost equal a plain forward pass (tests/inspect/reference.py);
+- `z`, `activation` and the cost equal a plain forward pass (tests/nn/reference.py);
 - the output delta equals the chain rule `J_σ(z_L)ᵀ ∇_a C`, and each hidden layer's delta
   equals `(W_{l+1}ᵀ δ_{l+1}) ⊙ σ'(z_l)` recomputed here from the returned `delta`, weights
   and `z` of the neighbouring layers;
 - `grad_weights`/`grad_biases` equal the batch means of `δ_l a_{l-1}ᵀ` / `δ_l`, central
   finite differences of the cost, and the gradients the engine's training loop uses
   (one full-batch SGD epoch from the same weights moves them by exactly `−η ∇C`);
-- the returned update equals DESIGN §1's rule and the training loop's step with L2.
+- the returned update equals docs/design.md §1's rule and the training loop's step with L2.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 
 from app.nn import Network, NetworkSpec, TrainingConfig, train, training_gradients
 from app.schemas.backprop import XOR_EXAMPLE
-from tests.inspect import reference as ref
+from tests.nn import reference as ref
 
 HIDDEN = ["sigmoid", "tanh", "relu", "identity"]
 OUTPUT_COST = [

@@ -22,8 +22,7 @@ from app.datasets import decode_array, encode_array
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, Job
 from app.db.session import make_engine, make_sessionmaker
-from tests.conftest import add_dataset, make_settings, network_spec, training_config
-from tests.scale.postgres import Cluster
+from tests.helpers import Cluster, add_dataset, make_settings, network_spec, training_config
 
 pytestmark = pytest.mark.postgres
 

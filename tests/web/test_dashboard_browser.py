@@ -13,11 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api.routes import events
 from app.config import Settings
-from app.db.migrate import upgrade_head
-from tests.conftest import make_settings
-from tests.live.conftest import POLL, Driver, ThreadServer, make_dataset, make_job
+from tests.helpers import API_KEY, Driver, ThreadServer, make_dataset, make_job
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -121,23 +118,7 @@ def test_dashboard_follows_a_training_job_live(
     assert not outside, f"requests left 127.0.0.1: {outside}"
 
 
-KEY = "dashboard-key-0123456789"
-
-
-@pytest.fixture
-def keyed_settings(database_url: str) -> Settings:
-    settings = make_settings(database_url, api_keys=f"{KEY}, other-key-42", cors_origins="")
-    upgrade_head(settings)
-    return settings
-
-
-@pytest.fixture
-def keyed_server(
-    keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[ThreadServer]:
-    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
-    with ThreadServer(keyed_settings) as running:
-        yield running
+KEY = API_KEY  # one of the keys of `keyed_settings`
 
 
 def test_dashboard_asks_for_the_api_key_and_follows_a_job_with_it(

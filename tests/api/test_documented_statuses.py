@@ -21,7 +21,7 @@ from app.api.main import create_app
 from app.db.migrate import upgrade_head
 from app.db.session import make_engine
 from app.db.types import utcnow
-from tests.conftest import make_settings, network_spec, training_config
+from tests.helpers import make_settings, network_spec, training_config
 from worker.runner import Worker
 
 # FastAPI documents 422 on every operation with parameters; these have only a string path

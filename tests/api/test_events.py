@@ -12,7 +12,7 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.live.conftest import Driver, ThreadServer, make_dataset, make_job
+from tests.helpers import Driver, ThreadServer, make_dataset, make_job
 
 END = object()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -11,11 +10,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobqueue
-from app.config import Settings
 from app.db.models import Job
 from app.nn import Network
 from app.schemas.backprop import XOR_EXAMPLE
-from tests.conftest import XOR_INPUTS, XOR_TARGETS, add_dataset, network_spec, training_config
+from tests.helpers import XOR_INPUTS, XOR_TARGETS, add_dataset, network_spec, training_config
 from worker.runner import Worker
 
 NETWORK = network_spec(sizes=[2, 3, 1])
@@ -39,13 +37,6 @@ def _payload(job_id: str, **changes: Any) -> dict[str, Any]:
     del payload["network"], payload["weights"]
     payload.update(job_id=job_id, **changes)
     return payload
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[Worker]:
-    worker = Worker(settings, owner="inspect-test-worker")
-    yield worker
-    worker.close()
 
 
 @pytest.fixture

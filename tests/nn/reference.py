@@ -1,4 +1,4 @@
-"""An independent, deliberately plain implementation of DESIGN §1 for the tests.
+"""An independent, deliberately plain implementation of docs/design.md §1 for the tests.
 
 Written from the equations, not from the engine: activations and their derivatives, the
 per-sample costs, and the output error as the general chain rule `δ_L = J_σ(z_L)ᵀ ∇_a C`

@@ -1,5 +1,6 @@
 """JSON columns hold strict JSON on both databases: a diverging job's NaN/inf health
-numbers are stored as null (PostgreSQL's json type refuses NaN; SQLite used to keep it)."""
+numbers are stored as null (NaN and inf are not JSON; PostgreSQL's json type refuses
+them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app import jobqueue
 from app.db.models import Metric
-from tests.conftest import add_dataset, network_spec, training_config
+from tests.helpers import add_dataset, network_spec, training_config
 
 
 def test_non_finite_numbers_in_json_columns_are_stored_as_null(session: Session) -> None:

@@ -1,8 +1,8 @@
 """Jobs survive crashes, restarts and poison: real ``python -m worker`` processes.
 
 Each test runs the API (``backprop serve --workers 0``) and workers as subprocesses on a
-temporary SQLite file. A dead worker's lease is aged by writing the database, so no test
-waits out a lease.
+temporary database (SQLite, then PostgreSQL). A dead worker's lease is aged by writing
+the database, so no test waits out a lease.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,14 +20,23 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import BACKENDS, fresh_database
-from tests.reliability.harness import HERE, Deployment, deployment, free_port, wait_for
+from tests.helpers import (
+    BACKENDS,
+    BACKPROP,
+    Deployment,
+    deployment,
+    free_port,
+    fresh_database,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
+POISON_WORKER = Path(__file__).resolve().parent / "poison_worker.py"
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def api(
+def module_deployment(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """One API process for the module (max_attempts=2 is read by the API at submit), on
@@ -42,11 +50,10 @@ def api(
 
 
 @pytest.fixture
-def dep(api: Deployment) -> Iterator[Deployment]:
+def dep(module_deployment: Deployment) -> Iterator[Deployment]:
     """The module's API; the test's workers are stopped and its jobs ended afterwards."""
-    api.logs_before = len(api.logs)  # type: ignore[attr-defined]
-    yield api
-    api.finish_test()
+    yield module_deployment
+    module_deployment.finish_test()
 
 
 # Long enough (~1-2 s) to be killed mid-training, short enough for the suite.
@@ -98,7 +105,8 @@ def wait_running_at(dep: Deployment, job_id: str, epoch: int) -> dict[str, Any]:
         assert job["status"] in ("queued", "running"), job
         return job if job["status"] == "running" and job["progress"]["epoch"] >= epoch else None
 
-    return wait_for(reached, 60, f"job {job_id} to run past epoch {epoch}")  # type: ignore[no-any-return]
+    what = f"job {job_id} to run past epoch {epoch}"
+    return wait_for(reached, timeout=60, what=what)  # type: ignore[no-any-return]
 
 
 def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> None:
@@ -143,7 +151,8 @@ def test_stalled_worker_that_wakes_up_cannot_overwrite_the_new_owner(dep: Deploy
         dep.wait_status(job_id, "succeeded", "failed")
     finally:
         stalled.send_signal(signal.SIGCONT)
-    wait_for(lambda: "lease lost" in dep.log_text(), 30, "the woken worker to see its lease lost")
+    what = "the woken worker to see its lease lost"
+    wait_for(lambda: "lease lost" in dep.log_text(), timeout=30, what=what)
     assert stalled.poll() is None  # it carries on as a healthy worker
     assert_same_as_reference(dep, job_id, reference)
     assert dep.job(job_id)["attempts"] == 2
@@ -174,7 +183,7 @@ def test_poison_job_fails_after_max_attempts(dep: Deployment) -> None:
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
     job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 10_000})["id"]
     for attempt in (1, 2):
-        poisoned = dep.start_worker(HERE / "poison_worker.py", env=EVERY_EPOCH)
+        poisoned = dep.start_worker(POISON_WORKER, env=EVERY_EPOCH)
         assert poisoned.wait(timeout=60) == 137, dep.log_text()
         row = dep.row(job_id)
         assert (row.status, row.attempts) == ("running", attempt)
@@ -228,8 +237,7 @@ def test_max_runtime_fails_the_job_with_that_reason(dep: Deployment) -> None:
 def test_serve_stops_all_its_processes_on_sigterm(dep: Deployment) -> None:
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
     job_id = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": 100_000})["id"]
-    backprop = str(Path(sys.executable).with_name("backprop"))
-    argv = [backprop, "serve", "--workers", "2", "--port", str(free_port())]
+    argv = [BACKPROP, "serve", "--workers", "2", "--port", str(free_port())]
     serve = dep.spawn("serve", argv)
     wait_running_at(dep, job_id, 1)
     serve.send_signal(signal.SIGTERM)

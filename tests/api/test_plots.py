@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from app.nn import Network, NetworkSpec, TrainingConfig, TrainState, train
-from tests.live.conftest import Driver, make_dataset, make_job
+from tests.helpers import Driver, make_dataset, make_job
 
 SVG = "{http://www.w3.org/2000/svg}"
 
