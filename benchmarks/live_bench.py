@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/live_bench.py
 
 Runs the API with uvicorn in a thread on a temporary SQLite file and plays the worker's
-part through `app.jobqueue` (as tests/live do), so the latency measured is the stream's
-own: from an epoch's commit to its event at the client. Prints one line per figure.
+part through `app.jobqueue` (as tests/api/test_events.py does), so the latency measured
+is the stream's own: from an epoch's commit to its event at the client. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import Settings  # noqa: E402
 from app.db.migrate import upgrade_head  # noqa: E402
-from tests.live.conftest import Driver, ThreadServer, make_dataset, make_job  # noqa: E402
+from tests.helpers import Driver, ThreadServer, make_dataset, make_job  # noqa: E402
 
 
 def timed(fn, repeat: int = 5, clock=time.perf_counter):  # type: ignore[no-untyped-def]
@@ -130,7 +130,7 @@ def bench_stream(tmp: Path) -> None:
         lease = driver.claim()
         with driver.sessions() as session:
             from app import jobqueue
-            from tests.live.conftest import metric_row
+            from tests.helpers import metric_row
 
             for epoch in range(1, 5001):
                 jobqueue.record_epoch(session, lease, metric_row(epoch))

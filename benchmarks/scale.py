@@ -51,7 +51,7 @@ from app.db.migrate import upgrade_head  # noqa: E402
 from app.db.models import Dataset, Job, JobStatus, Metric  # noqa: E402
 from app.db.session import make_engine, make_sessionmaker  # noqa: E402
 from app.db.types import utcnow  # noqa: E402
-from tests.scale.postgres import Cluster, drop_schema, missing_reason, new_schema  # noqa: E402
+from tests.helpers import Cluster, drop_schema, missing_reason, new_schema  # noqa: E402
 
 NETWORK = {
     "sizes": [2, 4, 1],

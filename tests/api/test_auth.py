@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import app.auth
 import pytest
+from app.auth import Keyring, owner_of, parse_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-import app.auth
 from app.api.main import create_app
-from app.auth import Keyring, owner_of, parse_keys
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, Job
