@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.api import sse
 from app.api.main import create_app
-from app.api.routes import events
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.session import make_engine, make_sessionmaker
@@ -146,7 +146,7 @@ def worker(settings: Settings) -> Iterator[Worker]:
 def server(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadServer]:
     """uvicorn serving ``create_app(settings)`` on a free port, the event stream polling
     every POLL seconds."""
-    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    monkeypatch.setattr(sse, "POLL_SECONDS", POLL)
     with ThreadServer(settings) as running:
         yield running
 
@@ -156,7 +156,7 @@ def keyed_server(
     keyed_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ThreadServer]:
     """As ``server``, on ``keyed_settings``: every /v1 request needs an API key."""
-    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    monkeypatch.setattr(sse, "POLL_SECONDS", POLL)
     with ThreadServer(keyed_settings) as running:
         yield running
 

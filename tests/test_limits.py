@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
-from app.limits import LimitExceeded, Limits, limit_exceeded_handler, network_parameters
+from app.api.errors import limit_exceeded_response
+from app.limits import LimitExceeded, Limits, QueueFull, network_parameters
 
 SMALL = Limits(
     max_dataset_values=1000, max_network_parameters=100, max_epochs=50, max_queued_jobs=3
@@ -27,7 +27,8 @@ def test_dataset_at_the_limit_passes_and_one_row_more_is_refused() -> None:
         "dataset: 501 rows x 2 features = 1,002 values; the limit is 1,000 "
         "(BACKPROP_MAX_DATASET_VALUES)"
     )
-    assert (caught.value.status_code, caught.value.limit) == (422, "max_dataset_values")
+    assert not isinstance(caught.value, QueueFull)  # 422, not 429
+    assert caught.value.limit == "max_dataset_values"
     assert (caught.value.value, caught.value.maximum) == (1002, 1000)
 
 
@@ -52,11 +53,10 @@ def test_epochs_over_the_limit() -> None:
 
 def test_full_queue_is_429_with_retry_after() -> None:
     SMALL.check_queue(2)
-    with pytest.raises(LimitExceeded) as caught:
+    with pytest.raises(QueueFull) as caught:
         SMALL.check_queue(3)
-    assert caught.value.status_code == 429
     assert caught.value.detail.startswith("the queue is full: 3 jobs are waiting; the limit is 3")
-    response = asyncio.run(limit_exceeded_handler(None, caught.value))
+    response = limit_exceeded_response(caught.value)
     assert response.status_code == 429
     assert response.headers["retry-after"] == "5"
     assert json.loads(response.body) == {"detail": caught.value.detail}
@@ -67,23 +67,3 @@ def test_check_job_reports_the_first_limit_hit() -> None:
         SMALL.check_job([2, 30, 1], epochs=10, queued=99)
     assert caught.value.limit == "max_network_parameters"
     SMALL.check_job([2, 8, 1], epochs=10, queued=0)
-
-
-def test_runtime_limit_counts_time_already_trained() -> None:
-    from app.limits import RuntimeLimit, engine_training
-
-    def never() -> bool:
-        return False
-
-    unlimited = RuntimeLimit.for_job({"epochs": 3})
-    assert unlimited.wrap(never) is never  # no per-batch cost when there is no limit
-    assert not unlimited.exceeded()
-    spent = RuntimeLimit.for_job({"max_runtime_seconds": 5.0}, already=5.5)
-    assert spent.exceeded()
-    assert spent.wrap(never)() is True
-    assert spent.reason(epoch=3, batch=7).startswith(
-        "exceeded max_runtime_seconds=5.0 (trained 5.5 s; stopped in epoch 4 after 7 batches)"
-    )
-    fresh = RuntimeLimit.for_job({"max_runtime_seconds": 60.0}, already=1.0)
-    assert not fresh.wrap(never)()
-    assert engine_training({"epochs": 3, "max_runtime_seconds": 1.0}) == {"epochs": 3}

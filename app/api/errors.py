@@ -69,12 +69,16 @@ async def _unprocessable(_: Request, exc: Exception) -> JSONResponse:
     return _json(422, str(exc))
 
 
-async def _limit_exceeded(_: Request, exc: Exception) -> JSONResponse:
+def limit_exceeded_response(exc: LimitExceeded) -> JSONResponse:
     """A configured limit: 422, or 429 with ``Retry-After`` for a full queue."""
-    assert isinstance(exc, LimitExceeded)
     if isinstance(exc, QueueFull):
         return JSONResponse({"detail": exc.detail}, status_code=429, headers={"Retry-After": "5"})
     return _json(422, exc.detail)
+
+
+async def _limit_exceeded(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LimitExceeded)
+    return limit_exceeded_response(exc)
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:

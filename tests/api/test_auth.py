@@ -10,16 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import app.auth
 import pytest
-from app.auth import Keyring, owner_of, parse_keys
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
+import app.api.auth
+from app.api.auth import Keyring, parse_keys
 from app.api.main import create_app
 from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Dataset, Job
+from app.db.ownership import owner_of
 from app.db.session import make_engine, make_sessionmaker
 from tests.helpers import (
     ADMIN_API_KEY,
@@ -125,7 +126,7 @@ def test_keys_are_compared_in_constant_time_against_every_key(
         calls.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(app.auth.hmac, "compare_digest", spy)
+    monkeypatch.setattr(app.api.auth.hmac, "compare_digest", spy)
     assert keyed_client.get("/v1/jobs", headers=bearer("wrong")).status_code == 401
     assert sorted(b for _, b in calls) == sorted(k.encode() for k in (ALICE, BOB, ROOT))
     calls.clear()

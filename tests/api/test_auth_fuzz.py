@@ -7,7 +7,7 @@
   must not get (schemathesis replays the owner's reads as the peer);
 - and no 5xx.
 
-Measured: with enforcement switched off in ``app.auth``, ``ignored_auth`` fails here
+Measured: with enforcement switched off in ``app.api.auth``, ``ignored_auth`` fails here
 ("API accepts requests without authentication"). With owner filtering switched off,
 ``object_level_authorization`` finds nothing in this setup (its generated ids rarely hit
 a real object; pinning Alice's ids makes the run 10x slower and still finds nothing), so

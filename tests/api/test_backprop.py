@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.api.routes.backprop import MAX_BATCH_ROWS, MAX_PARAMETERS
 from app.schemas.backprop import XOR_EXAMPLE
+from app.services.inspection import MAX_BATCH_ROWS, MAX_PARAMETERS
 
 
 def _example(**changes: Any) -> dict[str, Any]:

@@ -16,8 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
-from app.api.idempotency import _Fingerprint, idempotency_keys
+from app.api.idempotency import _Fingerprint
 from app.api.main import create_app
+from app.db.idempotency import idempotency_keys
 from app.db.migrate import upgrade_head
 from app.db.session import make_engine
 from app.db.types import utcnow

@@ -17,12 +17,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import create_engine, func, select
 
-from app.api.idempotency import (
-    REPLAYED_HEADER,
-    IdempotencyMiddleware,
-    idempotency_keys,
-    purge_expired,
-)
+from app.api.idempotency import REPLAYED_HEADER, IdempotencyMiddleware
+from app.db.idempotency import idempotency_keys, purge_expired
 
 
 def make_app(tmp_path: Path, **options: Any) -> tuple[FastAPI, list[dict]]:

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.api import jobdata
-from app.api.routes import events
+from app.api import sse
 from app.config import Settings
+from app.services import live
 from tests.helpers import POLL, ThreadServer, make_dataset, make_job
 
 
@@ -24,19 +24,19 @@ def test_a_read_running_at_shutdown_returns_its_connection_before_dispose(
     # uvicorn cancels the open stream at shutdown but the poll's worker thread keeps its
     # connection until the read ends; handed back after engine.dispose(), it would land in
     # the discarded pool unclosed (psycopg: "deleted while still open", an error here).
-    monkeypatch.setattr(events, "POLL_SECONDS", POLL)
+    monkeypatch.setattr(sse, "POLL_SECONDS", POLL)
     slow, reading, done = threading.Event(), threading.Event(), threading.Event()
 
-    def slow_snapshot(app: Any, job_id: str, after_epoch: int = 0) -> Any:
+    def slow_snapshot(sessions: Any, job_id: str, after_epoch: int = 0) -> Any:
         if slow.is_set():
-            with jobdata._sessions(app)() as session:
+            with sessions() as session:
                 session.execute(text("SELECT 1"))
                 reading.set()
                 time.sleep(3)  # longer than uvicorn's graceful shutdown (2 s)
             done.set()
-        return jobdata.read_snapshot(app, job_id, after_epoch)
+        return live.read_snapshot(sessions, job_id, after_epoch)
 
-    monkeypatch.setattr(events, "read_snapshot", slow_snapshot)
+    monkeypatch.setattr(sse, "read_snapshot", slow_snapshot)
     server = ThreadServer(settings).__enter__()
     with httpx.Client(base_url=server.url) as api:
         job = make_job(api, make_dataset(api), epochs=10)

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app.api.routes import events
+from app.api import sse
 from app.cli import main
 from app.nn import Network, NetworkSpec
 from tests.helpers import Driver, ThreadServer, make_dataset, make_job
@@ -60,7 +60,7 @@ def test_follow_exits_with_the_job_outcome(
     code: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(events, "PING_SECONDS", 0.02)  # keep-alives between events
+    monkeypatch.setattr(sse, "PING_SECONDS", 0.02)  # keep-alives between events
     dataset = make_dataset(api)
     job = make_job(api, dataset, epochs=20)
     error = "training diverged at epoch 20: train loss is nan" if outcome == "failed" else None
@@ -224,7 +224,7 @@ def test_follow_resumes_after_the_server_restarts(
 ) -> None:
     """The connection drops mid-job; `follow` reconnects with Last-Event-ID and shows
     every epoch exactly once."""
-    monkeypatch.setattr(events, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(sse, "POLL_SECONDS", 0.05)
     first = ThreadServer(settings).__enter__()
     monkeypatch.setenv("BACKPROP_URL", first.url)
     with httpx.Client(base_url=first.url) as api:

@@ -21,11 +21,11 @@ def test_saturated_sigmoid_units_are_reported() -> None:
         y,
         initial_weights=start,
     )
-    hidden = result.metrics[0].layers[0]
+    hidden = result.metrics[0].health[0]
     assert hidden["saturated_fraction"] is not None and hidden["saturated_fraction"] > 0.8
     assert hidden["dead_fraction"] is None
     calm = train(spec([4, 6, 3], init="xavier"), config(epochs=1, batch_size=10), x * 0.01, y)
-    assert calm.metrics[0].layers[0]["saturated_fraction"] == 0.0
+    assert calm.metrics[0].health[0]["saturated_fraction"] == 0.0
 
 
 def test_dead_relu_units_are_reported() -> None:
@@ -41,7 +41,7 @@ def test_dead_relu_units_are_reported() -> None:
         y,
         initial_weights=layers,
     )
-    hidden = result.metrics[0].layers[0]
+    hidden = result.metrics[0].health[0]
     assert hidden["dead_fraction"] == 2 / 5
     assert hidden["saturated_fraction"] is None
 
@@ -58,7 +58,7 @@ def test_grad_norm_and_update_ratio_come_from_the_last_batch() -> None:
         y,
         initial_weights=start.to_document()["layers"],
     )
-    for layer, health in enumerate(result.metrics[0].layers):
+    for layer, health in enumerate(result.metrics[0].health):
         w0, w1 = start.weights[layer], result.network.weights[layer]
         step = np.linalg.norm(w1 - w0)
         assert abs(health["update_ratio"] - step / np.linalg.norm(w0)) < 1e-12  # type: ignore[operator]

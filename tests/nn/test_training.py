@@ -368,9 +368,9 @@ def test_metrics_and_callbacks() -> None:
         "validation_accuracy",
         "learning_rate",
         "seconds",
-        "layers",
+        "health",
     }
-    hidden, out = m.layers
+    hidden, out = m.health
     assert set(hidden) == {"grad_norm", "update_ratio", "saturated_fraction", "dead_fraction"}
     assert hidden["dead_fraction"] is not None and hidden["saturated_fraction"] is None
     assert out["saturated_fraction"] is not None and out["dead_fraction"] is None
