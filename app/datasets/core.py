@@ -10,15 +10,23 @@ parser: it passes `locate(i)`, the DatasetError keywords naming sample `i`
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
-from app.datasets.errors import DatasetError
+from app.datasets.errors import DatasetError, DatasetTooLarge
 
 TASKS = ("auto", "classification", "regression")
+
+#: What the file parsers read: the bytes, or a binary file object (an upload's spooled
+#: temporary file), read from its current position.
+BinaryInput = bytes | bytearray | memoryview | IO[bytes]
+
+#: The setting the service's cap on rows x features comes from (named in the refusal).
+MAX_VALUES_SETTING = "BACKPROP_MAX_DATASET_VALUES"
 
 Locate = Callable[[int], dict[str, Any]]
 Label = str | int
@@ -49,6 +57,30 @@ class ParsedDataset:
     @property
     def n_outputs(self) -> int:
         return int(self.targets.shape[1])
+
+
+def binary_stream(data: BinaryInput) -> IO[bytes]:
+    """A seekable binary stream over ``data`` (bytes are wrapped, not copied; a stream
+    that cannot seek is read into memory)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(data)
+    if not data.seekable():
+        return io.BytesIO(data.read())
+    return data
+
+
+def too_large(field: str, rows: int, columns: int, limit: int, *, so_far: bool = False) -> NoReturn:
+    """Raise DatasetTooLarge: ``rows x columns`` values are over ``limit``. ``so_far``: a
+    file read as a stream, stopped at data row ``rows`` (the count is a lower bound)."""
+    values = rows * columns
+    where = f" by data row {rows:,}" if so_far else ""
+    raise DatasetTooLarge(
+        f"{values:,} values ({rows:,} x {columns:,}){where} is over the limit of "
+        f"{limit:,} values ({MAX_VALUES_SETTING})",
+        values=values,
+        limit=limit,
+        field=field,
+    )
 
 
 def check_task(task: object) -> str:
