@@ -127,3 +127,23 @@ def train(
                     v_hat = second[k] / (1 - s.beta2**t)
                     p -= s.learning_rate * m_hat / (np.sqrt(v_hat) + s.epsilon)
     return weights, [b.ravel() for b in biases]
+
+
+def sgd_epoch(
+    weights: list[np.ndarray],
+    biases: list[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray,
+    batch_size: int,
+    learning_rate: float,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One epoch of plain SGD over the rows in ``order`` (biases as columns, float64)."""
+    weights = [np.array(w, dtype=np.float64) for w in weights]
+    biases = [np.array(b, dtype=np.float64).reshape(-1, 1) for b in biases]
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        sum_w, sum_b = gradient_sums(weights, biases, x[batch], y[batch])
+        for p, g in zip([*weights, *biases], [*sum_w, *sum_b], strict=True):
+            p -= (learning_rate / len(batch)) * g
+    return weights, biases
