@@ -7,7 +7,7 @@ text names the field, row and column (see `app.datasets.errors`).
 from app.datasets.arrays import parse_arrays
 from app.datasets.core import TASKS, ParsedDataset
 from app.datasets.csvfile import parse_csv
-from app.datasets.errors import DatasetError
+from app.datasets.errors import DatasetError, DatasetTooLarge
 from app.datasets.generators import GENERATORS, generate, options_of
 from app.datasets.npzfile import decode_array, encode_array, parse_npz
 
@@ -15,6 +15,7 @@ __all__ = [
     "GENERATORS",
     "TASKS",
     "DatasetError",
+    "DatasetTooLarge",
     "ParsedDataset",
     "decode_array",
     "encode_array",

@@ -6,19 +6,48 @@ hands them to `build_dataset`, which checks counts and finiteness, decides the
 task and one-hot encodes labels. Where a problem is reported is up to the
 parser: it passes `locate(i)`, the DatasetError keywords naming sample `i`
 (`field="targets[3]"` for JSON, `row=4` for CSV).
+
+The task, for numeric targets (JSON `targets`, .npz `targets`, CSV target
+columns of numbers; class names are always classification):
+
+- `task="auto"`:
+  - one-hot rows, or a single column of 0/1 values: classification (a 0/1
+    column stays one output, classes "0" and "1");
+  - a single column of class numbers: classification, one-hot with a column
+    per class, the classes named by the numbers in numeric order ("0".."9"
+    for digits). Class numbers means every value a whole number >= 0, with at
+    least 2 and at most `MAX_AUTO_CLASSES` (100) distinct values, and fewer
+    distinct values than half the rows (so 3 rows of 2, 10, 2 stay a
+    regression target, as do house prices in whole dollars);
+  - anything else: regression.
+- `task="classification"`: the above, and a single column of any whole numbers
+  becomes classes (however many); anything else is refused.
+- `task="regression"`: the targets as they are, integers included.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, NoReturn
 
 import numpy as np
 
-from app.datasets.errors import DatasetError
+from app.datasets.errors import DatasetError, DatasetTooLarge
 
 TASKS = ("auto", "classification", "regression")
+
+#: What the file parsers read: the bytes, or a binary file object (an upload's spooled
+#: temporary file), read from its current position.
+BinaryInput = bytes | bytearray | memoryview | IO[bytes]
+
+#: Most distinct values a single whole-number target column may have for task "auto" to
+#: read it as class numbers (see the module docstring).
+MAX_AUTO_CLASSES = 100
+
+#: The setting the service's cap on rows x features comes from (named in the refusal).
+MAX_VALUES_SETTING = "BACKPROP_MAX_DATASET_VALUES"
 
 Locate = Callable[[int], dict[str, Any]]
 Label = str | int
@@ -49,6 +78,30 @@ class ParsedDataset:
     @property
     def n_outputs(self) -> int:
         return int(self.targets.shape[1])
+
+
+def binary_stream(data: BinaryInput) -> IO[bytes]:
+    """A seekable binary stream over ``data`` (bytes are wrapped, not copied; a stream
+    that cannot seek is read into memory)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        return io.BytesIO(data)
+    if not data.seekable():
+        return io.BytesIO(data.read())
+    return data
+
+
+def too_large(field: str, rows: int, columns: int, limit: int, *, so_far: bool = False) -> NoReturn:
+    """Raise DatasetTooLarge: ``rows x columns`` values are over ``limit``. ``so_far``: a
+    file read as a stream, stopped at data row ``rows`` (the count is a lower bound)."""
+    values = rows * columns
+    where = f" by data row {rows:,}" if so_far else ""
+    raise DatasetTooLarge(
+        f"{values:,} values ({rows:,} x {columns:,}){where} is over the limit of "
+        f"{limit:,} values ({MAX_VALUES_SETTING})",
+        values=values,
+        limit=limit,
+        field=field,
+    )
 
 
 def check_task(task: object) -> str:
@@ -135,6 +188,24 @@ def target_kind(targets: np.ndarray) -> str | None:
     return None
 
 
+def class_numbers(column: np.ndarray, *, auto: bool) -> list[Label] | None:
+    """The values of a single target column as class labels (ints), or None.
+
+    With ``auto`` (task "auto") only when they look like class numbers: whole numbers
+    >= 0, 2 to MAX_AUTO_CLASSES distinct values and fewer than half the rows; else
+    (task "classification") whenever every value is a whole number.
+    """
+    if not bool(np.all(column == np.round(column))):
+        return None
+    if auto:
+        distinct = np.unique(column)
+        if column.min() < 0 or not 2 <= distinct.size <= MAX_AUTO_CLASSES:
+            return None
+        if 2 * distinct.size >= column.size:
+            return None
+    return [int(v) for v in column]
+
+
 def first_non_class_row(targets: np.ndarray) -> int:
     """Index of the first row that is neither one-hot nor a lone 0/1."""
     zero_one = np.all((targets == 0.0) | (targets == 1.0), axis=1)
@@ -184,6 +255,11 @@ def build_dataset(
         )
     check_finite(targets, targets_field)
     kind = target_kind(targets)
+    if kind is None and targets.shape[1] == 1 and task != "regression":
+        labels = class_numbers(targets[:, 0], auto=task == "auto")
+        if labels is not None:
+            onehot, classes = one_hot(labels, targets_field)
+            return ParsedDataset(inputs, onehot, "classification", classes)
     if task == "auto":
         task = "classification" if kind else "regression"
     if task == "regression":

@@ -2,6 +2,7 @@
 
     ValueError
     └── DatasetError      .field, .row, .column, .message
+        └── DatasetTooLarge   .values, .limit (more values than the caller allows)
 
 Every problem with a dataset a user sent (JSON arrays, CSV, .npz) or with the
 parameters of a generator is a `DatasetError`. Its text is one sentence that
@@ -50,3 +51,23 @@ class DatasetError(ValueError):
 
     def __str__(self) -> str:
         return self._sentence()
+
+
+class DatasetTooLarge(DatasetError):
+    """A dataset with more values than the parser was allowed (``max_values``), refused
+    before it was read in full: ``.values`` is the count found (for a file read as a
+    stream, the count when reading stopped: a lower bound), ``.limit`` the cap."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        values: int,
+        limit: int,
+        field: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.values = values
+        self.limit = limit
+        super().__init__(message, field=field, row=row, column=column)

@@ -4,27 +4,40 @@ An archive holds `inputs` and exactly one of `targets` and `labels`; other
 arrays are ignored. Nothing is ever unpickled (`allow_pickle=False`): an
 object array is refused. Inputs with more than two dimensions (images, e.g.
 MNIST's (n, 28, 28)) are flattened to one row per sample.
+
+Size. A zip member of a few hundred KB can inflate to gigabytes, so with
+`max_values` an array's shape and dtype are read from its `.npy` header (the
+first bytes of the member: nothing else is inflated) before it is read: inputs
+with more than `max_values` values (rows x features), targets or labels with
+more, or labels longer than `MAX_LABEL_CHARS` characters, raise
+`DatasetTooLarge` without allocating them.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 
 import numpy as np
 
 from app.datasets.core import (
+    BinaryInput,
     ParsedDataset,
+    binary_stream,
     build_dataset,
     check_finite,
     check_task,
     field_locator,
     normalize_label,
+    too_large,
 )
 from app.datasets.errors import DatasetError
 
 PICKLE_REFUSED = "object arrays (pickle) are not accepted"
 NUMERIC_KINDS = "biuf"
+#: Longest class label (characters) an archive may hold when a size cap is given.
+MAX_LABEL_CHARS = 1000
 
 
 def _names(files: list[str]) -> str:
@@ -85,13 +98,62 @@ def _labels(array: np.ndarray) -> list[str | int]:
     return [normalize_label(v, {"field": f"labels[{i}]"}) for i, v in enumerate(array.tolist())]
 
 
-def parse_npz(data: bytes, task: str = "auto") -> ParsedDataset:
-    """A dataset from `.npz` bytes; see the module docstring."""
-    task = check_task(task)
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise DatasetError("is not an .npz archive (not a zip file)", field="file")
+def _header(archive: np.lib.npyio.NpzFile, name: str) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype from the `.npy` header of member `name` (as NpzFile resolves it),
+    reading only the header; None when it is not readable .npy (reading it will say so)."""
+    zf = archive.zip
+    if zf is None:
+        return None
+    member = name if name in zf.namelist() else f"{name}.npy"
     try:
-        archive = np.load(io.BytesIO(data), allow_pickle=False)
+        with zf.open(member) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fp)
+            else:  # 2.0 and 3.0 differ only in the header's text encoding
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fp)
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError):
+        return None
+    return tuple(int(n) for n in shape), np.dtype(dtype)
+
+
+def _check_size(archive: np.lib.npyio.NpzFile, name: str, max_values: int | None) -> None:
+    """Refuse array `name` before it is inflated if it holds more than `max_values`
+    values (inputs: rows x features after flattening) or over-long labels."""
+    if max_values is None:
+        return
+    header = _header(archive, name)
+    if header is None or not header[0]:
+        return
+    shape, dtype = header
+    rows, columns = shape[0], math.prod(shape[1:])
+    if rows * columns > max_values:
+        too_large(name, rows, columns, max_values)
+    if name == "labels" and dtype.kind in "SU":
+        chars = dtype.itemsize // (4 if dtype.kind == "U" else 1)
+        if chars > MAX_LABEL_CHARS:
+            raise DatasetError(
+                f"has labels of up to {chars:,} characters; the limit is {MAX_LABEL_CHARS:,}",
+                field="labels",
+            )
+
+
+def parse_npz(
+    data: BinaryInput, task: str = "auto", *, max_values: int | None = None
+) -> ParsedDataset:
+    """A dataset from `.npz` bytes or a binary file object; see the module docstring.
+
+    `max_values` caps the values of each array read (inputs: rows x features);
+    over it, `DatasetTooLarge` is raised before the array is inflated.
+    """
+    task = check_task(task)
+    stream = binary_stream(data)
+    start = stream.tell()
+    if not zipfile.is_zipfile(stream):
+        raise DatasetError("is not an .npz archive (not a zip file)", field="file")
+    stream.seek(start)
+    try:
+        archive = np.load(stream, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"is not a readable .npz archive ({exc})", field="file") from None
     with archive:
@@ -108,12 +170,15 @@ def parse_npz(data: bytes, task: str = "auto") -> ParsedDataset:
                 f"has neither 'targets' nor 'labels'; its arrays are {_names(files)}",
                 field="file",
             )
+        _check_size(archive, "inputs", max_values)
         inputs = _inputs(_read(archive, "inputs"))
         if has_labels:
+            _check_size(archive, "labels", max_values)
             labels = _labels(_read(archive, "labels"))
             return build_dataset(
                 inputs, labels=labels, task=task, locate_target=field_locator("labels")
             )
+        _check_size(archive, "targets", max_values)
         targets = _targets(_read(archive, "targets"))
         return build_dataset(
             inputs, targets=targets, task=task, locate_target=field_locator("targets")

@@ -132,9 +132,8 @@ class Backprop:
         a_out = outs[-1]
         if self.canonical:
             np.subtract(a_out, y, out=delta)  # δ_L = a − y
-        else:
-            np.copyto(delta, self.cost.grad_a(a_out, y))
-            self.acts[-1].backprop_(delta, a_out, t_out)
+        else:  # the cost's closed form for this pair, from a (finite at saturation)
+            self.cost.delta_(delta, a_out, y, self.acts[-1], t_out)
         if scale != 1.0:
             np.multiply(delta, scale, out=delta)  # every gradient below scales with δ_L
         matmul = np.matmul

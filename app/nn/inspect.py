@@ -80,7 +80,7 @@ def backprop_trace(net: Network, x: ArrayLike, y: ArrayLike) -> Trace:
             # δ_l = (W_{l+1}ᵀ δ_{l+1}) ⊙ σ_l'(z_l), rows are samples
             back = deltas[0] @ weights[i + 1]
             deltas.insert(0, acts[i].backprop(z_list[i], a_list[i + 1], back))
-        total = float(np.mean(cost.fn(a_list[-1], y)))
+        total = float(np.mean(cost.fn_z(z_list[-1], y, acts[-1])))
     layers = [
         LayerTrace(
             z=z_list[i],

@@ -205,11 +205,28 @@ class Network:
         return out
 
     def loss(self, x: ArrayLike, y: ArrayLike) -> float:
-        """Mean per-sample cost C_x over the rows of x (no L2 term)."""
-        a = self.forward(x)
-        y = np.asarray(y, dtype=self.dtype).reshape(a.shape)
+        """Mean per-sample cost C_x over the rows of x (no L2 term).
+
+        The cost is taken from the output layer's pre-activations z (``Cost.fn_z``), so a
+        saturated output still gives its exact cost (finite differences of this function
+        are then right too).
+        """
+        x = self._inputs(x)
+        n = x.shape[0]
+        y = np.asarray(y, dtype=self.dtype).reshape(n, self.sizes[-1])
+        cost, acts = self.cost_object, self.layer_activation_objects
+        total = 0.0
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return float(self.cost_object.fn(a, y).mean())
+            for start in range(0, n, CHUNK_ROWS):
+                z = x[start : start + CHUNK_ROWS]
+                for i, (w, b) in enumerate(zip(self.wt, self.biases, strict=True)):
+                    if i:
+                        acts[i - 1].fn(z, out=z)  # a_{l-1} = σ(z_{l-1})
+                    z = z @ w
+                    z += b
+                rows = y[start : start + z.shape[0]]
+                total += float(cost.fn_z(z, rows, acts[-1]).sum())
+        return total / n
 
     def predict(self, x: ArrayLike) -> tuple[Array, NDArray[np.int64]]:
         """(outputs, class labels) for inputs x."""
