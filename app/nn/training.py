@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from app.nn.activations import Array
+from app.nn.activations import Activation, Array
 from app.nn.backprop import Backprop, with_ones
 from app.nn.costs import Cost
 from app.nn.errors import DivergenceError, SpecError
@@ -409,7 +409,8 @@ class _Loop:
     ) -> EpochMetrics:
         cost = self.net.cost_object
         out = self.out_epoch
-        train_loss = _mean_cost(cost, out, y_epoch)
+        output = self.net.layer_activation_objects[-1]
+        train_loss = _mean_cost(cost, out, y_epoch, output)
         bad = [i for i, p in enumerate(self.net.params) if not np.isfinite(p).all()]
         if not math.isfinite(train_loss) or bad:
             what = (
@@ -428,7 +429,7 @@ class _Loop:
         val_loss = val_acc = None
         if self.x_val is not None and self.y_val is not None:
             val_out = self.net.forward(self.x_val)
-            val_loss = _mean_cost(cost, val_out, self.y_val)
+            val_loss = _mean_cost(cost, val_out, self.y_val, output)
             val_acc = _accuracy(val_out, self.labels_val) if classify else None
         return EpochMetrics(
             epoch=epoch,
@@ -503,16 +504,21 @@ class _Loop:
         )
 
 
-def _mean_cost(cost: Cost, outputs: Array, targets: Array) -> float:
+def _mean_cost(cost: Cost, outputs: Array, targets: Array, activation: Activation) -> float:
     """The mean of ``cost.fn(outputs, targets)``: the cost's terms summed over row blocks
-    (into one reused buffer), the block sums added in float64, divided by the rows."""
+    (into one reused buffer), the block sums added in float64, divided by the rows.
+    ``activation`` is the output layer's (a softmax layer's ``1 − a`` comes from the other
+    units' outputs, exact where a subtraction from 1 would round to 0)."""
     n = outputs.shape[0]
     step = max(1, _METRIC_BLOCK_ELEMENTS // max(1, outputs.shape[1]))
     buf = np.empty((min(n, step), outputs.shape[1]), dtype=outputs.dtype)
     total = 0.0
     for s in range(0, n, step):
         block = outputs[s : s + step]
-        total += float(cost.terms(block, targets[s : s + step], out=buf[: block.shape[0]]).sum())
+        terms = cost.terms(
+            block, targets[s : s + step], out=buf[: block.shape[0]], activation=activation
+        )
+        total += float(terms.sum())
     return total / n
 
 

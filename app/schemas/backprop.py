@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.jobs import Activation, NetworkSpec
+from app.schemas.spec import Activation, DType, NetworkSpec
 
 # A 2-3-1 sigmoid network with hand-picked weights on the four XOR points: small enough to
 # redo on paper, and the response shows the hidden deltas built from the output delta.
@@ -110,6 +110,11 @@ class BackpropRequest(BaseModel):
         default=True,
         description="Run the finite-difference check (2 forward passes per parameter).",
     )
+    dtype: DType = Field(
+        default="float64",
+        description="Arithmetic of the pass (as a job's `training.dtype`); the "
+        "finite-difference check always runs in float64.",
+    )
 
     @model_validator(mode="after")
     def _one_weight_source(self) -> BackpropRequest:
@@ -173,6 +178,7 @@ class Update(BaseModel):
 class BackpropResponse(BaseModel):
     network: NetworkSpec = Field(description="The network the pass ran on.")
     source: Literal["weights", "job", "seed"]
+    dtype: DType = Field(default="float64", description="Arithmetic of the pass.")
     batch_size: int
     cost: float = Field(description="Mean `C_x` over the batch (no L2 term).")
     layers: list[LayerTrace]

@@ -66,13 +66,20 @@ def upload(
     target: str | None,
     task: str,
 ) -> Dataset:
-    """A dataset from an uploaded CSV file (header row) or ``.npz`` archive."""
-    data = file.read()
-    if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".npz"):
-        parsed = parse_npz(data, task=task)
+    """A dataset from an uploaded CSV file (header row) or ``.npz`` archive.
+
+    The file is parsed as it is read, with the size limit enforced before (``.npz``: from
+    the arrays' headers) or while (CSV) the values are decoded, so an upload over the
+    limit is refused without ever being held in memory as numbers.
+    """
+    magic = file.read(4)
+    file.seek(0)
+    cap = limits.max_dataset_values
+    if magic == b"PK\x03\x04" or filename.lower().endswith(".npz"):
+        parsed = parse_npz(file, task=task, max_values=cap)
     else:
         columns = [c.strip() for c in target.split(",") if c.strip()] if target else None
-        parsed = parse_csv(data, target=columns, task=task)
+        parsed = parse_csv(file, target=columns, task=task, max_values=cap)
     return store(session, limits, name or filename, parsed)
 
 

@@ -52,7 +52,7 @@ def backprop(session: Session, request: BackpropRequest) -> BackpropResponse:
     """
     network, net, source = _network(session, request)
     x, y = _batch(request, net.sizes)
-    return _inspect(net, network, source, x, y, request)
+    return _inspect(net.astype(request.dtype), network, source, x, y, request)
 
 
 def _network(session: Session, request: BackpropRequest) -> tuple[NetworkModel, Network, Source]:
@@ -165,6 +165,7 @@ def _inspect(
     response = BackpropResponse(
         network=network,
         source=source,
+        dtype=request.dtype,
         batch_size=int(x.shape[0]),
         cost=float(trace.cost),
         layers=layers,
