@@ -47,8 +47,10 @@ def test_backprop_endpoint_is_exact_at_saturation(
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize(("act", "cost"), [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"),
-                                           ("softmax", "log_likelihood")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("act", "cost"),
+    [("softmax", "cross_entropy"), ("sigmoid", "cross_entropy"), ("softmax", "log_likelihood")],
+)
 def test_a_job_starting_saturated_trains_instead_of_diverging(
     client: TestClient, worker: Any, act: str, cost: str, dtype: str
 ) -> None:

@@ -10,6 +10,7 @@ from sse_starlette import EventSourceResponse
 
 from app.api import sse
 from app.schemas.common import error_responses
+from app.schemas.events import stream_schema
 from app.services.live import FINISHED, read_snapshot, require_job
 
 router = APIRouter(tags=["live"])
@@ -21,7 +22,7 @@ router = APIRouter(tags=["live"])
     response_class=EventSourceResponse,
     responses={
         200: {
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": stream_schema()}},
             "description": "`status`, `metrics` and `end` events, resumable with "
             "Last-Event-ID. A reconnect after the end gets 204 No Content "
             "(an EventSource then stops reconnecting).",
