@@ -3,6 +3,7 @@ delete; its metrics, trained weights and predictions."""
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
@@ -36,13 +37,13 @@ def create(session: Session, settings: Settings, request: JobCreate) -> Job:
     Limits.from_settings(settings).check_job(
         spec.network.sizes, spec.training.epochs, queued_count(session)
     )
-    check_against(spec, dataset)
+    check_against(session, spec, dataset)
     return jobqueue.submit(
         session, dataset=dataset, **spec.columns(), max_attempts=settings.max_attempts
     )
 
 
-def check_against(spec: JobSpec, dataset: Dataset) -> None:
+def check_against(session: Session, spec: JobSpec, dataset: Dataset) -> None:
     """Raise SpecError or InvalidInput (422) unless ``spec`` can train on ``dataset``."""
     network, config = spec.engine()
     sizes = network.sizes
@@ -54,12 +55,29 @@ def check_against(spec: JobSpec, dataset: Dataset) -> None:
     if sizes[-1] != dataset.n_outputs:
         raise InvalidInput(
             "network.sizes",
-            f"sizes[-1] is {sizes[-1]} but the dataset has {dataset.n_outputs} outputs",
+            f"sizes[-1] is {sizes[-1]} but the dataset has {dataset.n_outputs} outputs"
+            + _other_task_hint(session, dataset, sizes[-1]),
         )
     config.check_split(dataset.n_samples)
     layers = spec.initial_layers()
     if layers is not None:
         Network.from_layers(network, layers, dtype=config.dtype)
+
+
+def _other_task_hint(session: Session, dataset: Dataset, outputs: int) -> str:
+    """When a regression dataset's one target column holds class numbers that a
+    classifier with ``outputs`` outputs would fit: how to get that dataset."""
+    if dataset.task != "regression" or dataset.n_outputs != 1 or outputs < 2:
+        return ""
+    values = datasets.arrays(session, dataset.id).targets[:, 0]
+    whole = bool(np.all((values >= 0) & (values == np.round(values))))
+    classes = len(np.unique(values)) if whole else 0
+    if classes != outputs:
+        return ""
+    return (
+        f" (task 'regression'); its target holds {classes} whole-number classes: upload it "
+        "again with task=classification (or task=auto) for one output per class"
+    )
 
 
 def queued_count(session: Session) -> int:

@@ -127,3 +127,27 @@ def test_view_has_an_eta_only_while_running(
     session.expire_all()
     running = jobs.get(session, row.id)
     assert jobs.view(session, running).progress.eta_seconds == pytest.approx(0.25 * 4)
+
+
+def test_a_size_mismatch_on_class_numbers_stored_as_regression_names_the_task(
+    session: Session, settings: Settings
+) -> None:
+    from app.schemas.datasets import DatasetCreate
+
+    labels = [[float(i % 10)] for i in range(40)]
+    inputs = [[float(i), 1.0] for i in range(40)]
+    stored = datasets.create(
+        session,
+        Limits(),
+        DatasetCreate(name="digits", inputs=inputs, targets=labels, task="regression"),
+    )
+    with pytest.raises(InvalidInput) as caught:
+        jobs.create(session, settings, request(stored.id, network=network_spec(sizes=[2, 8, 10])))
+    assert str(caught.value) == (
+        "network.sizes: sizes[-1] is 10 but the dataset has 1 outputs (task 'regression'); "
+        "its target holds 10 whole-number classes: upload it again with "
+        "task=classification (or task=auto) for one output per class"
+    )
+    with pytest.raises(InvalidInput) as plain:  # no other task would give 3 outputs
+        jobs.create(session, settings, request(stored.id, network=network_spec(sizes=[2, 8, 3])))
+    assert str(plain.value) == "network.sizes: sizes[-1] is 3 but the dataset has 1 outputs"
