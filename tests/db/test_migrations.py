@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -12,7 +14,7 @@ from app.config import Settings
 from app.db.migrate import upgrade_head
 from app.db.models import Base
 from app.db.session import make_engine
-from tests.helpers import make_settings
+from tests.helpers import ROOT, make_settings
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
@@ -42,3 +44,18 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
             assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     finally:
         engine.dispose()
+
+
+def test_migrating_logs_what_it_migrated_and_nothing_else(tmp_path: Path) -> None:
+    code = (
+        "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout);"
+        "from app.config import Settings; from app.db.migrate import upgrade_head;"
+        f"upgrade_head(Settings(database_url='sqlite:///{tmp_path / 'm.db'}'))"
+    )
+    run = [sys.executable, "-c", code]
+    first = subprocess.run(run, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    lines = first.splitlines()
+    assert lines and all(line.startswith("INFO:alembic.runtime.migration:Running upgrade")
+                         for line in lines), first  # fmt: skip
+    again = subprocess.run(run, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert again == ""  # at head: a start logs nothing about the schema
