@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,10 +25,23 @@ COMMANDS: list[str] = [
 ]
 
 
+ENVIRONMENT = """\
+environment:
+  BACKPROP_URL      where the client commands find the API (default http://127.0.0.1:8000)
+  BACKPROP_API_KEY  the API key they send, when the service has keys
+                    (Authorization: Bearer <key>)
+  BACKPROP_*        `serve`, `migrate` and the service read the settings listed in
+                    the README's Configuration (BACKPROP_DATABASE_URL, ...)
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
-        prog="backprop", description="Backprop: a neural-network training-job service."
+        prog="backprop",
+        description="Backprop: a neural-network training-job service.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for entry in COMMANDS:
@@ -37,9 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``backprop`` console script."""
+    """Entry point of the ``backprop`` console script.
+
+    Output piped into a reader that stops early (``backprop jobs show ID | head -2``)
+    ends the command quietly, as a Unix tool does, instead of with a traceback.
+    """
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush
+        # does not fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 

@@ -36,17 +36,18 @@ class FollowState:
 
 
 def describe(state: FollowState) -> str:
-    """One line: epoch, losses and accuracies of the latest epoch."""
+    """One line: epoch, losses and accuracies of the latest epoch. Losses keep four
+    significant digits (a loss of 5.6e-4 is not "0.0000"); accuracies four decimals."""
     parts = [f"epoch {state.epoch}/{state.epochs}"]
-    for key, label in (
-        ("train_loss", "loss"),
-        ("train_accuracy", "accuracy"),
-        ("validation_loss", "val loss"),
-        ("validation_accuracy", "val accuracy"),
+    for key, label, fmt in (
+        ("train_loss", "loss", ".4g"),
+        ("train_accuracy", "accuracy", ".4f"),
+        ("validation_loss", "val loss", ".4g"),
+        ("validation_accuracy", "val accuracy", ".4f"),
     ):
         value = state.last.get(key)
         if value is not None:
-            parts.append(f"{label} {value:.4f}")
+            parts.append(f"{label} {value:{fmt}}")
     return ", ".join(parts)
 
 

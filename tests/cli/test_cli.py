@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, inspect
 
 from app.cli import build_parser, main
 from app.config import get_settings
+from tests.helpers import BACKPROP
 
 
 def test_the_command_table_registers_serve_and_migrate() -> None:
@@ -36,3 +40,38 @@ def test_migrate_creates_the_schema(
 def test_serve_refuses_a_negative_worker_count(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--workers", "-1"]) == 2
     assert capsys.readouterr().err == "--workers must be >= 0\n"
+
+
+def test_help_names_the_client_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "BACKPROP_URL" in out and "BACKPROP_API_KEY" in out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(server: Any) -> None:
+    """``backprop datasets list | head -1``: the reader is gone before the command
+    writes; the command exits 0 without a traceback."""
+    env = {**os.environ, "BACKPROP_URL": server.url}
+    read, write = os.pipe()
+    os.close(read)  # nobody will read: the first write raises EPIPE
+    try:
+        done = subprocess.run(
+            [str(BACKPROP), "datasets", "list"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.stderr.decode() == ""
+    assert done.returncode == 0
+
+
+def test_progress_keeps_significant_digits_of_a_small_loss() -> None:
+    from app.cli.follow import FollowState, describe
+
+    state = FollowState(job_id="j", epoch=300, epochs=300)
+    state.last = {"train_loss": 0.000561234, "train_accuracy": 1.0}
+    assert describe(state) == "epoch 300/300, loss 0.0005612, accuracy 1.0000"
