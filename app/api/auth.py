@@ -50,19 +50,44 @@ def parse_keys(raw: str, variable: str = "BACKPROP_API_KEYS") -> list[str]:
     return [k.strip() for k in raw.split(",") if k.strip()]
 
 
+MIN_KEY_LENGTH = 16
+STRONG_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def check_strength(keys: Iterable[str], variable: str) -> None:
+    """Refuse a key shorter than :data:`MIN_KEY_LENGTH` characters, naming the variable
+    and how to make a strong one (the key itself is not shown)."""
+    for number, key in enumerate(keys, start=1):
+        if len(key) < MIN_KEY_LENGTH:
+            raise ValueError(
+                f"{variable}: key {number} has {len(key)} characters; an API key needs at "
+                f"least {MIN_KEY_LENGTH}. Make a strong one with: {STRONG_KEY}"
+            )
+
+
 class Keyring:
-    """The configured keys, matched in constant time."""
+    """The configured keys, matched in constant time; each key's owner id is derived
+    once, here (``app.db.ownership.owner_of`` is deliberately slow)."""
 
     def __init__(self, keys: Iterable[str], admin_keys: Iterable[str] = ()) -> None:
         self._entries = [(k.encode("utf-8"), False) for k in keys]
         self._entries += [(k.encode("utf-8"), True) for k in admin_keys]
+        self._owners = {key: owner_of(key.decode("utf-8")) for key, _ in self._entries}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:
-        return cls(
-            parse_keys(settings.api_keys, "BACKPROP_API_KEYS"),
-            parse_keys(settings.admin_api_keys, "BACKPROP_ADMIN_API_KEYS"),
-        )
+        """The keys of ``BACKPROP_API_KEYS`` and ``BACKPROP_ADMIN_API_KEYS``; ValueError
+        when a file cannot be read or a key is too short."""
+        keys = parse_keys(settings.api_keys, "BACKPROP_API_KEYS")
+        admin = parse_keys(settings.admin_api_keys, "BACKPROP_ADMIN_API_KEYS")
+        check_strength(keys, "BACKPROP_API_KEYS")
+        check_strength(admin, "BACKPROP_ADMIN_API_KEYS")
+        return cls(keys, admin)
+
+    @property
+    def keys(self) -> list[str]:
+        """Every configured key (user and admin)."""
+        return [key.decode("utf-8") for key, _ in self._entries]
 
     @property
     def enabled(self) -> bool:
@@ -79,7 +104,7 @@ class Keyring:
                 found = (key, admin)
         if found is None:
             return None
-        return Principal(owner=owner_of(found[0].decode("utf-8")), admin=found[1])
+        return Principal(owner=self._owners[found[0]], admin=found[1])
 
 
 def presented_keys(headers: Mapping[str, str]) -> list[str]:
@@ -145,9 +170,9 @@ def cors_origins(settings: Settings) -> list[str]:
     return [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
 
 
-def install_auth(app: Any, settings: Settings) -> None:
+def install_auth(app: Any, settings: Settings) -> Keyring:
     """API keys (when configured), their OpenAPI security scheme, and CORS (outermost,
-    so preflight requests are answered before authentication)."""
+    so preflight requests are answered before authentication). Returns the keyring."""
     keyring = Keyring.from_settings(settings)
     app.add_middleware(AuthMiddleware, keyring=keyring)
     if keyring.enabled:
@@ -166,6 +191,7 @@ def install_auth(app: Any, settings: Settings) -> None:
                 "Last-Event-ID",
             ],  # fmt: skip
         )
+    return keyring
 
 
 def _declare_security(app: Any) -> None:

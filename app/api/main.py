@@ -6,6 +6,7 @@ engine and session factory. Other helpers add routers here with one ``include_ro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ import anyio
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.auth import install_auth
 from app.api.body_limit import BodyLimitMiddleware
@@ -20,7 +22,10 @@ from app.api.errors import install_error_handlers
 from app.api.idempotency import install_idempotency
 from app.api.routes import backprop, dashboard, datasets, events, health, jobs, plots
 from app.config import Settings, get_settings
+from app.db.ownership import adopt_legacy_owners
 from app.db.session import make_engine, make_sessionmaker
+
+log = logging.getLogger("backprop.api")
 
 DESCRIPTION = """
 Train neural networks over REST. Send a dataset and a network spec; a background worker
@@ -57,6 +62,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        if keyring.enabled:  # rows stamped with an older owner id of a configured key
+            try:
+                await anyio.to_thread.run_sync(adopt_legacy_owners, engine, keyring.keys)
+            except SQLAlchemyError as exc:  # not migrated yet, or down: serve anyway
+                log.warning("owner ids not checked at start-up: %s", type(exc).__name__)
         try:
             yield
         finally:
@@ -76,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stale_seconds=settings.idempotency_stale_seconds,
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    install_auth(app, settings)  # outside the body limit: no key, no body read
+    keyring = install_auth(app, settings)  # outside the body limit: no key, no body read
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(datasets.router)

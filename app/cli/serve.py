@@ -68,6 +68,13 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers < 0:
         print("--workers must be >= 0", file=sys.stderr)
         return 2
+    from app.api.auth import Keyring
+
+    try:
+        Keyring.from_settings(settings)  # a bad key: one clear line, before anything starts
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     from app.db.migrate import upgrade_head  # alembic: loaded only when migrating
 
     upgrade_head(settings)

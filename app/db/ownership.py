@@ -1,12 +1,13 @@
 """Ownership: who may see which datasets and jobs, enforced on every ORM query.
 
-With API keys configured, datasets and jobs get ``owner`` = SHA-256 of the key that
-created them (the key itself is never stored). While a request made with a user key is
-served, every ORM query of a session from :func:`app.db.session.make_sessionmaker` is
-filtered to that owner (``with_loader_criteria`` added by a ``do_orm_execute`` hook), so
-another owner's items are absent from reads and lists (the API answers 404), and new
-rows are stamped with the owner at flush. Admin keys see everything; outside a request
-(workers, tests, migrations) nothing is filtered.
+With API keys configured, datasets and jobs get ``owner`` = a slow, salted hash of the
+key that created them (:func:`owner_of`; the key itself is never stored). While a
+request made with a user key is served, every ORM query of a session from
+:func:`app.db.session.make_sessionmaker` is filtered to that owner
+(``with_loader_criteria`` added by a ``do_orm_execute`` hook), so another owner's items
+are absent from reads and lists (the API answers 404), and new rows are stamped with the
+owner at flush. Admin keys see everything; outside a request (workers, tests,
+migrations) nothing is filtered.
 
 The caller is a :class:`Principal` in a context variable, set by the API's
 authentication middleware through :func:`acting_as`, so services need no extra
@@ -19,13 +20,14 @@ filtered: a service looks the job up through the ORM first before it calls a tra
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
 from app.db.models import Dataset, Job
@@ -40,9 +42,38 @@ class Principal:
     admin: bool
 
 
+#: PBKDF2-HMAC-SHA256 parameters of :func:`owner_of`. The salt is fixed (an owner id
+#: must be derivable from the key alone, to find its rows), so it only keeps generic
+#: precomputed tables useless; the iterations make every guess of a key cost as much as
+#: this many hashes (OWASP's 2023 figure). Keys are configured, so each is derived once
+#: per process, at start-up, never per request.
+OWNER_SALT = b"backprop/owner/v2"
+OWNER_ITERATIONS = 600_000
+
+
+@lru_cache(maxsize=256)
 def owner_of(key: str) -> str:
-    """What is stored for a key: its SHA-256, hex (64 characters)."""
+    """What is stored for a key: PBKDF2-HMAC-SHA256 of it, hex (64 characters)."""
+    derived = hashlib.pbkdf2_hmac("sha256", key.encode("utf-8"), OWNER_SALT, OWNER_ITERATIONS)
+    return derived.hex()
+
+
+def legacy_owner_of(key: str) -> str:
+    """The owner id stored before :func:`owner_of`: the key's plain SHA-256."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def adopt_legacy_owners(engine: Engine, keys: Iterable[str]) -> int:
+    """Re-stamp rows stored under a configured key's plain SHA-256 with its current owner
+    id (one UPDATE per table and key; none once done). Returns the rows re-stamped."""
+    moved = 0
+    with engine.begin() as conn:
+        for key in keys:
+            old, new = legacy_owner_of(key), owner_of(key)
+            for model in (Dataset, Job):
+                result = conn.execute(update(model).where(model.owner == old).values(owner=new))
+                moved += result.rowcount
+    return moved
 
 
 _principal: ContextVar[Principal | None] = ContextVar("backprop_principal", default=None)

@@ -26,6 +26,7 @@ from tests.helpers import (
     ADMIN_API_KEY,
     API_KEY,
     OTHER_API_KEY,
+    add_dataset,
     make_settings,
     network_spec,
     training_config,
@@ -258,8 +259,9 @@ def test_the_owner_column_holds_a_hash_of_the_key_never_the_key(
         with make_sessionmaker(engine)() as session:
             dataset = session.scalars(select(Dataset).where(Dataset.id == dataset_id)).one()
             job = session.scalars(select(Job).where(Job.id == job_id)).one()
-            expected = hashlib.sha256(ALICE.encode()).hexdigest()
-            assert dataset.owner == job.owner == expected
+            assert dataset.owner == job.owner == owner_of(ALICE)
+            # salted and slow: neither the key nor its plain SHA-256
+            assert dataset.owner != hashlib.sha256(ALICE.encode()).hexdigest()
             for table in ("datasets", "jobs"):
                 rows = session.execute(text(f"SELECT * FROM {table}")).all()  # noqa: S608
                 assert ALICE not in repr(rows)
@@ -343,3 +345,36 @@ def test_an_idempotency_key_never_replays_another_owners_response(keyed_client: 
     bobs = other.json()["id"]
     assert keyed_client.get(f"/v1/datasets/{bobs}", headers=bearer(ALICE)).status_code == 404
     assert keyed_client.get("/v1/datasets", headers=bearer(BOB)).json()["total"] == 1
+
+
+def test_a_short_key_is_refused_at_start_up_saying_how_to_make_one(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "short.db", api_keys=f"{ALICE},alice-secret")
+    with pytest.raises(ValueError) as caught:
+        create_app(settings)
+    assert str(caught.value) == (
+        "BACKPROP_API_KEYS: key 2 has 12 characters; an API key needs at least 16. Make a "
+        "strong one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+    )
+    assert "alice-secret" not in str(caught.value)
+    admin = make_settings(tmp_path / "short.db", admin_api_keys="root")
+    with pytest.raises(ValueError, match="^BACKPROP_ADMIN_API_KEYS: key 1 has 4 characters"):
+        create_app(admin)
+
+
+def test_rows_stamped_with_the_plain_sha256_of_a_key_are_adopted(
+    keyed_settings: Settings,
+) -> None:
+    """Datasets stored before owners were salted stay visible to their key."""
+    engine = make_engine(keyed_settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            row = add_dataset(session)
+            row.owner = hashlib.sha256(ALICE.encode()).hexdigest()
+            session.commit()
+            dataset_id = row.id
+    finally:
+        engine.dispose()
+    with TestClient(create_app(keyed_settings)) as client:
+        seen = client.get(f"/v1/datasets/{dataset_id}", headers=bearer(ALICE))
+        assert seen.status_code == 200
+        assert client.get(f"/v1/datasets/{dataset_id}", headers=bearer(BOB)).status_code == 404

@@ -36,7 +36,7 @@ from app.api.main import create_app
 from app.db.migrate import upgrade_head
 from tests.helpers import make_settings, network_spec, training_config
 
-ALICE, BOB = "fuzz-alice-key", "fuzz-bob-key"
+ALICE, BOB = "fuzz-alice-key-0123", "fuzz-bob-key-456789"
 CHECKS = [ignored_auth, object_level_authorization, not_a_server_error]
 
 # Loaded at import, as tests/api/test_openapi_fuzz.py explains.

@@ -75,3 +75,17 @@ def test_progress_keeps_significant_digits_of_a_small_loss() -> None:
     state = FollowState(job_id="j", epoch=300, epochs=300)
     state.last = {"train_loss": 0.000561234, "train_accuracy": 1.0}
     assert describe(state) == "epoch 300/300, loss 0.0005612, accuracy 1.0000"
+
+
+def test_serve_refuses_a_short_api_key_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BACKPROP_API_KEYS", "alice-secret")
+    get_settings.cache_clear()
+    try:
+        assert main(["serve", "--workers", "0"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("error: BACKPROP_API_KEYS: key 1 has 12 characters;")
+    assert err.count("\n") == 1

@@ -70,8 +70,8 @@ def test_follow_exits_with_the_job_outcome(
     assert exit_code == code
     summary = out.strip().splitlines()[-1]
     assert summary.startswith(
-        f"job {job['id']} {outcome}: epoch 20/20, loss 0.0500, "
-        "accuracy 0.9750, val loss 0.0550, val accuracy 0.9700"
+        f"job {job['id']} {outcome}: epoch 20/20, loss 0.05, "
+        "accuracy 0.9750, val loss 0.055, val accuracy 0.9700"
     )
     if error:
         assert summary.endswith(f"; error: {error}")
