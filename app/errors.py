@@ -6,7 +6,8 @@
     ├── InvalidInput      -> 422   (.field, .message; a ValueError)
     ├── LimitExceeded     -> 422   (a configured limit: .limit, .value, .maximum, .detail)
     │   └── QueueFull     -> 429   (too many queued jobs; retry later)
-    ├── Unavailable       -> 503   (the database does not answer)
+    ├── Unavailable       -> 503   (the database does not answer; Retry-After)
+    ├── StorageFull       -> 507   (no space left to store what was asked)
     └── LeaseLost                  (the worker no longer holds the job; never reaches HTTP)
 
 The engine's ``app.nn.SpecError`` and the parser's ``app.datasets.DatasetError`` are
@@ -63,6 +64,10 @@ class QueueFull(LimitExceeded):
 
 class Unavailable(BackpropError):
     """A dependency the request needs (the database) does not answer."""
+
+
+class StorageFull(BackpropError):
+    """The database's volume has no room for the write; nothing was stored."""
 
 
 class LeaseLost(BackpropError):

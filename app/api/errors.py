@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
-from app.errors import Conflict, InvalidInput, LimitExceeded, NotFound, QueueFull, Unavailable
+from app.db.faults import Fault, classify, release_space
+from app.errors import (
+    Conflict,
+    InvalidInput,
+    LimitExceeded,
+    NotFound,
+    QueueFull,
+    StorageFull,
+    Unavailable,
+)
+
+log = logging.getLogger("backprop.api")
 
 
 def format_loc(loc: Sequence[Any]) -> str:
@@ -81,8 +95,53 @@ async def _limit_exceeded(_: Request, exc: Exception) -> JSONResponse:
     return limit_exceeded_response(exc)
 
 
-async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
-    return _json(503, str(exc))
+RETRY_AFTER_SECONDS = 5
+
+
+def fault_response(exc: BaseException) -> JSONResponse | None:
+    """The answer to a request that met a database fault (``app.db.faults``), or None
+    when the error is not one: 503 with ``Retry-After`` when the database does not
+    answer, 507 when its disk is full. One log line, no traceback."""
+    if isinstance(exc, Unavailable):
+        fault: Fault | None = Fault.unavailable
+        reason = str(exc)
+    elif isinstance(exc, StorageFull):
+        fault, reason = Fault.full, str(exc)
+    else:
+        fault = classify(exc)
+        reason = _first_line(exc)
+    if fault is Fault.unavailable:
+        log.warning("database unavailable: %s", reason)
+        detail = reason if isinstance(exc, Unavailable) else f"database unavailable: {reason}"
+        return JSONResponse(
+            {"detail": f"{detail}; retry in a few seconds"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    if fault is Fault.full:
+        log.warning("database storage full: %s", reason)
+        detail = (
+            reason
+            if isinstance(exc, StorageFull)
+            else (f"the database's disk is full ({reason}); nothing was stored")
+        )
+        return _json(507, detail)
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
+
+
+async def _database_fault(request: Request, exc: Exception) -> Response:
+    response = fault_response(exc)
+    if response is None:
+        raise exc  # not a fault of the database: a bug, answered 500 with its traceback
+    if isinstance(exc, SQLAlchemyError) and classify(exc) is Fault.full:
+        await anyio.to_thread.run_sync(release_space, request.app.state.engine)
+    return response
 
 
 async def _http(request: Request, exc: Exception) -> Response:
@@ -107,6 +166,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, _conflict)
     app.add_exception_handler(InvalidInput, _unprocessable)
     app.add_exception_handler(LimitExceeded, _limit_exceeded)
-    app.add_exception_handler(Unavailable, _unavailable)
+    app.add_exception_handler(Unavailable, _database_fault)
+    app.add_exception_handler(StorageFull, _database_fault)
+    app.add_exception_handler(SQLAlchemyError, _database_fault)
     app.add_exception_handler(SpecError, _unprocessable)
     app.add_exception_handler(DatasetError, _unprocessable)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import tempfile
 import time
@@ -46,11 +47,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.errors import fault_response
 from app.db import idempotency as store
 from app.db.ownership import owner_scoped_key
+
+log = logging.getLogger("backprop.api")
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -177,7 +182,14 @@ class IdempotencyMiddleware:
             digest = fingerprint.hexdigest()
             engine = self.get_engine(scope)
             stored = owner_scoped_key(key)  # one owner's key never replays another's answer
-            verdict = await run_in_threadpool(self._reserve, engine, stored, path, digest, key)
+            try:
+                verdict = await run_in_threadpool(self._reserve, engine, stored, path, digest, key)
+            except SQLAlchemyError as exc:
+                answer = fault_response(exc)  # 503 or 507, as a route would answer
+                if answer is None:
+                    raise
+                await answer(scope, receive, send)
+                return
             if verdict is not None:
                 await _send_stored(send, *verdict)
                 return
@@ -272,10 +284,18 @@ class IdempotencyMiddleware:
     def _complete(
         self, engine: Engine, key: str, status: int, headers: list[list[str]], body: bytes
     ) -> None:
-        store.complete(engine, key, status, headers, body)
+        try:
+            store.complete(engine, key, status, headers, body)
+        except SQLAlchemyError as exc:
+            # The request did its work: answer it. Its key stays reserved and is taken
+            # over after stale_seconds (a retry meanwhile gets 409).
+            log.warning("Idempotency-Key response not stored: %s", type(exc).__name__)
 
     def _release(self, engine: Engine, key: str) -> None:
-        store.release(engine, key)
+        try:
+            store.release(engine, key)
+        except SQLAlchemyError as exc:  # the reservation goes stale instead
+            log.warning("Idempotency-Key reservation not released: %s", type(exc).__name__)
 
 
 def _header_dict(scope: Scope) -> dict[bytes, bytes]:

@@ -144,3 +144,13 @@ class IdempotencyKey(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class HealthProbe(Base):
+    """One row per API process name, rewritten by ``GET /health`` to prove the database
+    accepts writes (a full disk or a read-only replica refuses them)."""
+
+    __tablename__ = "health_probe"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,7 +1,8 @@
 """Engine and session factory, with the SQLite pragmas the job queue relies on.
 
 SQLite: WAL (readers never block the writer), a busy timeout (writers queue instead of
-failing with "database is locked"), foreign keys on, ``synchronous=NORMAL`` (safe in WAL).
+failing with "database is locked"), foreign keys on, ``synchronous=NORMAL`` (safe in WAL),
+and a bound on the write-ahead log's size once checkpointed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def json_serializer(value: Any) -> str:
     return json.dumps(_finite(value), allow_nan=False)
 
 
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def make_engine(settings: Settings) -> Engine:
     """An engine for ``settings.database_url``; SQLite connections get the pragmas."""
     url = settings.database_url
@@ -61,6 +65,9 @@ def make_engine(settings: Settings) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={int(busy)}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # After a checkpoint the write-ahead log is cut back to this size, so one
+            # large write (a dataset upload) does not keep its size on the volume for good.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             cursor.close()
 
     return engine

@@ -20,17 +20,21 @@ class ValidationErrorResponse(ErrorResponse):
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` entry documenting the given error statuses (422 always: every
-    validation error, even of a path parameter, has the ``ValidationErrorResponse`` body)."""
+    """The ``responses=`` entry documenting the given error statuses, plus 422 (every
+    validation error, even of a path parameter, has the ``ValidationErrorResponse`` body)
+    and 503 (any request that reads the database meets it while the database is down)."""
     described = {
         400: "Bad request",
         404: "Not found",
         409: "Conflict with the resource's state",
         413: "Request body larger than BACKPROP_MAX_BODY_BYTES",
         422: "Invalid input: the detail names the field (or CSV row/column) and the problem",
+        503: "The database does not answer (restarting, down, locked too long): retry after "
+        "the Retry-After seconds",
+        507: "No space left on the database's volume: nothing was stored",
     }
     out: dict[int | str, dict[str, Any]] = {}
-    for code in sorted({*codes, 422}):
+    for code in sorted({*codes, 422, 503}):
         model = ValidationErrorResponse if code == 422 else ErrorResponse
         out[code] = {"model": model, "description": described.get(code, "Error")}
     return out

@@ -19,10 +19,11 @@ from app.datasets import (
     parse_csv,
     parse_npz,
 )
+from app.db.faults import free_bytes
 from app.db.models import ACTIVE_STATUSES, Dataset, Job
 from app.db.session import rowcount
 from app.db.types import utcnow
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, NotFound, StorageFull
 from app.limits import Limits
 from app.schemas.datasets import DatasetCreate, DatasetGenerate
 
@@ -32,6 +33,8 @@ def store(session: Session, limits: Limits, name: str, parsed: ParsedDataset) ->
     bytes (one INSERT; every way of creating a dataset ends here)."""
     inputs, targets = parsed.inputs, parsed.targets
     limits.check_dataset(*inputs.shape)
+    blobs = encode_array(inputs), encode_array(targets)
+    _check_room(session, sum(len(b) for b in blobs))
     row = Dataset(
         name=name,
         n_samples=int(inputs.shape[0]),
@@ -39,13 +42,35 @@ def store(session: Session, limits: Limits, name: str, parsed: ParsedDataset) ->
         n_outputs=int(targets.shape[1]),
         task=parsed.task,
         classes=list(parsed.classes) if parsed.classes is not None else None,
-        inputs=encode_array(inputs),
-        targets=encode_array(targets),
+        inputs=blobs[0],
+        targets=blobs[1],
         created_at=utcnow(),
     )
     session.add(row)
     session.commit()
     return row
+
+
+#: Room kept free beside a new dataset (pages of indexes, other writers' commits).
+SPACE_MARGIN = 4 * 1024 * 1024
+
+
+def _check_room(session: Session, size: int) -> None:
+    """StorageFull unless the SQLite database's volume has room for ``size`` bytes of
+    arrays: twice (the write-ahead log, then the database file) plus a margin. A write
+    that does not fit would fail half-way and leave its pages filling the volume."""
+    free = free_bytes(str(session.get_bind().engine.url))
+    needed = 2 * size + SPACE_MARGIN
+    if free is not None and free < needed:
+        raise StorageFull(
+            f"not enough free space to store this dataset: it needs about {_mb(needed)} on "
+            f"the database's volume ({_mb(size)} of arrays, written twice: the log, then "
+            f"the database file) and {_mb(free)} are free; nothing was stored"
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
 
 
 def create(session: Session, limits: Limits, request: DatasetCreate) -> Dataset:

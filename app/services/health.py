@@ -1,19 +1,57 @@
-"""Is the database answering, and how many jobs are in each status."""
+"""Can the database be read, can it be written, and how many jobs are in each status."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import socket
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.models import Job
-from app.errors import Unavailable
+from app.db.faults import Fault, classify
+from app.db.models import HealthProbe, Job
+from app.db.types import utcnow
+from app.errors import StorageFull, Unavailable
+
+PROBE = f"api@{socket.gethostname()}"[:64]
 
 
-def job_counts(session: Session) -> dict[str, int]:
-    """Jobs per status; Unavailable when the database does not answer."""
+@dataclass(frozen=True)
+class Health:
+    """The database answers reads and accepts a write; jobs counted by status."""
+
+    jobs: dict[str, int]
+
+
+def check(session: Session) -> Health:
+    """Read the job counts, then rewrite this process's probe row (one tiny commit).
+
+    Unavailable (503) when the database cannot be read; StorageFull (507) or Unavailable
+    (503) naming the cause when it can be read but not written.
+    """
     try:
         rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
     except SQLAlchemyError as exc:
-        raise Unavailable(f"database unavailable: {type(exc).__name__}") from exc
-    return {status: n for status, n in rows}
+        raise Unavailable(f"database unavailable (cannot read): {_cause(exc)}") from exc
+    try:
+        now = utcnow()
+        written = session.execute(
+            update(HealthProbe).where(HealthProbe.name == PROBE).values(written_at=now)
+        ).rowcount  # type: ignore[attr-defined]
+        if not written:
+            session.add(HealthProbe(name=PROBE, written_at=now))
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        message = f"database cannot write: {_cause(exc)}"
+        if classify(exc) is Fault.full:
+            raise StorageFull(message) from exc
+        raise Unavailable(message) from exc
+    return Health(jobs={status: n for status, n in rows})
+
+
+def _cause(exc: SQLAlchemyError) -> str:
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__

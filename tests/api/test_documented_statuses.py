@@ -22,7 +22,7 @@ from app.db.idempotency import idempotency_keys
 from app.db.migrate import upgrade_head
 from app.db.session import make_engine
 from app.db.types import utcnow
-from tests.helpers import make_settings, network_spec, training_config
+from tests.helpers import fill, make_settings, network_spec, small_volume, training_config
 from worker.runner import Worker
 
 # FastAPI documents 422 on every operation with parameters; these have only a string path
@@ -188,12 +188,65 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
         w("POST", path, path, headers={"Idempotency-Key": f"busy{path}"}, **kwargs)
     engine.dispose()
 
-    # 503: the same app on a database that cannot be opened
+    # 503 on every operation that reads the database: the same calls on a database that
+    # cannot be opened (each with Retry-After)
     broken = make_settings(tmp_path / "missing-dir" / "x.db")
     with TestClient(create_app(broken)) as client:
-        response = client.get("/health")
-        assert response.status_code == 503
-        w.seen.add(("GET", "/health", "503"))
+        down = Walk(client)
+        for method, template, url, kwargs in (
+            ("GET", "/health", "/health", {}),
+            ("POST", "/v1/datasets", "/v1/datasets", {"json": arrays}),
+            ("POST", "/v1/datasets/generate", "/v1/datasets/generate", {"json": xor}),
+            ("POST", "/v1/datasets/upload", "/v1/datasets/upload", {"files": csv}),
+            ("GET", "/v1/datasets", "/v1/datasets", {}),
+            ("GET", one, "/v1/datasets/x", {}),
+            ("GET", dl, "/v1/datasets/x/download", {}),
+            ("DELETE", one, "/v1/datasets/x", {}),
+            ("POST", "/v1/jobs", "/v1/jobs", {"json": body}),
+            ("GET", "/v1/jobs", "/v1/jobs", {}),
+            ("GET", j, "/v1/jobs/x", {}),
+            ("POST", cancel, "/v1/jobs/x/cancel", {}),
+            ("DELETE", j, "/v1/jobs/x", {}),
+            ("GET", metrics, "/v1/jobs/x/metrics", {}),
+            ("GET", weights, "/v1/jobs/x/weights", {}),
+            ("POST", predict, "/v1/jobs/x/predict", {"json": {"inputs": [[0, 1]]}}),
+            ("GET", ev, "/v1/jobs/x/events", {}),
+            ("GET", loss, "/v1/jobs/x/plots/loss.svg", {}),
+            ("GET", compare, "/v1/plots/loss.svg", {"params": {"jobs": "x"}}),
+            ("POST", "/v1/backprop", "/v1/backprop", {"json": {"job_id": "x", **batch}}),
+            *(
+                (
+                    "GET",
+                    f"/v1/jobs/{{job_id}}/plots/decision-boundary.{fmt}",
+                    f"/v1/jobs/x/plots/decision-boundary.{fmt}",
+                    {},
+                )
+                for fmt in ("png", "json")
+            ),  # fmt: skip
+        ):
+            response = client.request(method, url, **kwargs)
+            assert response.status_code == 503, (url, response.text)
+            assert response.headers["retry-after"] == "5"
+            down.seen.add((method, template, "503"))
+        w.seen |= down.seen
+
+    # 507 on every operation that stores something: the same calls on a full disk
+    with small_volume(tmp_path / "volume", megabytes=8) as volume:
+        full = make_settings(volume / "x.db")
+        upgrade_head(full)
+        with TestClient(create_app(full)) as client:
+            stored = client.post("/v1/datasets/generate", json=xor).json()
+            fill(volume)
+            for method, path, kwargs in (
+                ("GET", "/health", {}),
+                ("POST", "/v1/datasets", {"json": arrays}),
+                ("POST", "/v1/datasets/generate", {"json": xor}),
+                ("POST", "/v1/datasets/upload", {"files": csv}),
+                ("POST", "/v1/jobs", {"json": {**body, "dataset_id": stored["id"]}}),
+            ):
+                response = client.request(method, path, **kwargs)
+                assert response.status_code == 507, (path, response.text)
+                w.seen.add((method, path, "507"))
 
     documented = {
         (method.upper(), path, status)

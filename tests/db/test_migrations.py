@@ -31,6 +31,7 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "jobs",
         "metrics",
         "idempotency_keys",
+        "health_probe",
     }
 
 
@@ -42,6 +43,7 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+            assert conn.execute(text("PRAGMA journal_size_limit")).scalar() == 64 * 2**20
     finally:
         engine.dispose()
 

@@ -41,8 +41,12 @@ from tests.helpers.servers import (
     start_server,
     wait_for,
 )
+from tests.helpers.volumes import fill, mount_reason, small_volume
 
 __all__ = [
+    "fill",
+    "mount_reason",
+    "small_volume",
     "ADMIN_API_KEY",
     "API_KEY",
     "BACKENDS",

@@ -27,7 +27,7 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
-    responses=error_responses(413, 422),
+    responses=error_responses(413, 422, 507),
 )
 def create_dataset(
     body: Annotated[DatasetCreate, Body(openapi_examples=CREATE_EXAMPLES)],
@@ -42,7 +42,7 @@ def create_dataset(
     "/upload",
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
-    responses=error_responses(413, 422),
+    responses=error_responses(413, 422, 507),
 )
 def upload_dataset(
     session: SessionDep,
@@ -73,7 +73,7 @@ def upload_dataset(
     "/generate",
     status_code=status.HTTP_201_CREATED,
     response_model=Dataset,
-    responses=error_responses(422),
+    responses=error_responses(422, 507),
 )
 def generate_dataset(
     body: Annotated[DatasetGenerate, Body(openapi_examples=GENERATE_EXAMPLES)],

@@ -25,8 +25,19 @@ class Health(BaseModel):
 @router.get(
     "/health",
     response_model=Health,
-    responses={503: {"model": ErrorResponse, "description": "The database does not answer"}},
+    responses={
+        503: {
+            "model": ErrorResponse,
+            "description": "The database cannot be read (`database unavailable (cannot "
+            "read): …`) or cannot be written (`database cannot write: …`); `Retry-After`",
+        },
+        507: {
+            "model": ErrorResponse,
+            "description": "The database can be read but its disk is full "
+            "(`database cannot write: database or disk is full`)",
+        },
+    },
 )
 def health(session: SessionDep) -> Health:
-    """Check the database and count jobs by status."""
-    return Health(status="ok", database="ok", jobs=service.job_counts(session))
+    """Check that the database answers a read and accepts a write; count jobs by status."""
+    return Health(status="ok", database="ok", jobs=service.check(session).jobs)

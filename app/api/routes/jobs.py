@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
-    responses=error_responses(404, 413, 422, 429),
+    responses=error_responses(404, 413, 422, 429, 507),
 )
 def create_job(
     body: Annotated[JobCreate, Body(openapi_examples=CREATE_EXAMPLES)],
