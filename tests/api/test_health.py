@@ -29,6 +29,5 @@ def test_health_is_503_when_the_database_has_no_schema(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json() == {
-        "detail": "database unavailable (cannot read): no such table: jobs; "
-        "retry in a few seconds"
+        "detail": "database unavailable (cannot read): no such table: jobs; retry in a few seconds"
     }
