@@ -29,6 +29,7 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "jobs",
         "metrics",
         "idempotency_keys",
+        "weight_snapshots",
     }
 
 
