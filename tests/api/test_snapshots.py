@@ -66,9 +66,8 @@ def test_snapshots_hold_the_weights_after_their_epoch(
     document = client.get(f"{base}/weights", params={"epoch": 4}).json()
     assert document == client.get(f"/v1/jobs/{four['id']}/weights").json()
     assert document != client.get(f"{base}/weights", params={"epoch": 6}).json()
-    assert client.get(f"{base}/weights").json() != client.get(
-        f"{base}/weights", params={"epoch": 6}
-    ).json()  # the final weights are epoch 7's
+    final_weights = client.get(f"{base}/weights").json()  # epoch 7's
+    assert final_weights != client.get(f"{base}/weights", params={"epoch": 6}).json()
 
     missing = client.get(f"{base}/weights", params={"epoch": 3})
     assert missing.status_code == 404
@@ -78,8 +77,9 @@ def test_snapshots_hold_the_weights_after_their_epoch(
     )
     none_kept = client.get(f"/v1/jobs/{four['id']}/weights", params={"epoch": 2})
     assert none_kept.status_code == 404
-    assert "keeps no weight snapshots (its training.snapshot_every is null)" in (
-        none_kept.json()["detail"]
+    assert (
+        "keeps no weight snapshots (its training.snapshot_every is null)"
+        in (none_kept.json()["detail"])
     )
     assert client.get(f"{base}/weights", params={"epoch": 0}).status_code == 422
     assert client.get("/v1/jobs/nope/weights", params={"epoch": 2}).status_code == 404
@@ -113,9 +113,7 @@ def test_snapshot_every_is_checked_and_bounded_at_submit(
     zero = client.post("/v1/jobs", json={**body, "training": {"snapshot_every": 0}})
     assert zero.status_code == 422
     assert zero.json()["detail"].startswith("training.snapshot_every: ")
-    many = client.post(
-        "/v1/jobs", json={**body, "training": {"epochs": 5000, "snapshot_every": 2}}
-    )
+    many = client.post("/v1/jobs", json={**body, "training": {"epochs": 5000, "snapshot_every": 2}})
     assert many.status_code == 422
     assert many.json()["detail"] == (
         "training.snapshot_every: 2 keeps 2,500 snapshots of 5,000 epochs; the limit is "
