@@ -70,7 +70,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     log = open_playground(page, served)
     page.get_by_label("Dataset", exact=True).select_option("spirals")
     page.get_by_label("Noise", exact=True).fill("0.1")
-    page.get_by_label("Samples", exact=True).fill("400")
+    page.get_by_label("Samples", exact=True).fill("300")
     page.get_by_label("Hidden layers", exact=True).fill("2")
     page.get_by_label("Neurons in hidden layer 1").fill("16")
     page.get_by_label("Neurons in hidden layer 2").fill("16")
@@ -78,7 +78,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     page.get_by_label("Output activation").select_option("softmax")
     page.get_by_label("Learning rate", exact=True).fill("0.01")
     page.get_by_label("Batch size", exact=True).fill("10")
-    page.get_by_label("Epochs", exact=True).fill("400")
+    page.get_by_label("Epochs", exact=True).fill("300")
     # Only the pairings the engine accepts are offered: softmax pairs with log-likelihood.
     assert page.get_by_label("Cost", exact=True).input_value() == "log_likelihood"
     assert page.locator('#cost option[value="quadratic"]').is_enabled()
@@ -91,7 +91,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     page.get_by_label("Dataset", exact=True).select_option("spirals")
     page.get_by_label("Output activation").select_option("softmax")
     assert page.get_by_label("Cost", exact=True).input_value() == "log_likelihood"
-    page.wait_for_function("document.getElementById('data-summary').textContent.startsWith('400')")
+    page.wait_for_function("document.getElementById('data-summary').textContent.startsWith('300')")
 
     page.get_by_role("button", name="Train", exact=True).click()
     job_id = shown_job_id(page)
@@ -100,7 +100,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     job = served.client.get(f"/v1/jobs/{job_id}").json()
     assert job["status"] == "succeeded", job
     assert job["network"]["sizes"] == [2, 16, 16, 3]
-    assert job["training"]["snapshot_every"] == 7  # ceil(400 / 60): about 60 pictures
+    assert job["training"]["snapshot_every"] == 5  # 300 / 60: about 60 pictures
 
     # The boundary was redrawn while the job trained: at least three different pictures
     # were on the canvas before the job finished, each from a snapshot of its own epoch.
@@ -108,9 +108,9 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     finished = datetime.fromisoformat(job["finished_at"]).timestamp() * 1000
     during = [f for f in frames if f["jobId"] == job_id and not f["final"] and f["at"] < finished]
     assert len({f["signature"] for f in during}) >= 3, during
-    assert all(f["epoch"] % 7 == 0 for f in during)
+    assert all(f["epoch"] % 5 == 0 for f in during)
     assert [f["epoch"] for f in during] == sorted({f["epoch"] for f in during})
-    assert frames[-1]["final"] and frames[-1]["epoch"] == 400
+    assert frames[-1]["final"] and frames[-1]["epoch"] == 300
 
     # The final metrics shown are the job's.
     final = job["final_metrics"]
@@ -120,8 +120,8 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     shown = page.locator('#final-metrics td[data-metric="validation accuracy"]').inner_text()
     assert shown == f"{100 * final['validation_accuracy']:.1f}%"
     assert page.locator("#final-heading").inner_text() == "Final metrics"
-    assert page.locator("#loss-chart").get_attribute("data-points") == "400"
-    page.wait_for_function("document.getElementById('health-epoch').textContent === '400'")
+    assert page.locator("#loss-chart").get_attribute("data-points") == "300"
+    page.wait_for_function("document.getElementById('health-epoch').textContent === '300'")
     assert page.locator("#health tbody tr").count() == 3  # one row per weight layer
     first_ms = float(page.locator("#boundary-canvas").get_attribute("data-first-boundary-ms"))
     assert 0 < first_ms < 60_000
@@ -129,7 +129,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
 
     # An ordinary job: the same REST resources, plots and CLI as any other.
     client = served.client
-    assert client.get(f"/v1/jobs/{job_id}/weights", params={"epoch": 7}).status_code == 200
+    assert client.get(f"/v1/jobs/{job_id}/weights", params={"epoch": 5}).status_code == 200
     png = client.get(f"/v1/jobs/{job_id}/plots/decision-boundary.png")
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     env = {**os.environ, "BACKPROP_URL": base(served)}
@@ -142,7 +142,7 @@ def test_a_spirals_network_trains_live_and_the_boundary_moves_while_it_trains(
     )
     assert shown_cli.returncode == 0, shown_cli.stderr
     document = json.loads(shown_cli.stdout)
-    assert document["id"] == job_id and len(document["metrics"]) == 400
+    assert document["id"] == job_id and len(document["metrics"]) == 300
     assert_clean(log, served)
 
 
