@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         default=10_000, ge=1, description="Jobs waiting in the queue before submits get 429."
     )
+    max_snapshots: int = Field(
+        default=1000,
+        ge=1,
+        description="Most weight snapshots one job may keep (training.snapshot_every; "
+        "422 at submit above).",
+    )
+    max_snapshot_values: int = Field(
+        default=20_000_000,
+        ge=1,
+        description="Most snapshots x network parameters one job may keep (422 above).",
+    )
     idempotency_ttl_seconds: float = Field(
         default=86_400.0, gt=0, description="How long an Idempotency-Key's response is replayed."
     )

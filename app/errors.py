@@ -2,6 +2,7 @@
 
     BackpropError(Exception)
     ├── NotFound          -> 404   (.resource, .id)
+    │   └── SnapshotNotFound       (a job exists but has no weight snapshot at that epoch)
     ├── Conflict          -> 409   (the resource is in the wrong state)
     ├── InvalidInput      -> 422   (.field, .message; a ValueError)
     ├── LimitExceeded     -> 422   (a configured limit: .limit, .value, .maximum, .detail)
@@ -28,6 +29,17 @@ class NotFound(BackpropError):
         self.resource = resource
         self.id = id
         super().__init__(f"{resource} {id!r} not found")
+
+
+class SnapshotNotFound(NotFound):
+    """A job without a weight snapshot at the epoch asked for; the message says which
+    epochs it has."""
+
+    def __init__(self, job_id: str, epoch: int, message: str) -> None:
+        self.resource = "snapshot"
+        self.id = f"{job_id}@{epoch}"
+        self.epoch = epoch
+        BackpropError.__init__(self, message)
 
 
 class Conflict(BackpropError):

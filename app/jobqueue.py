@@ -20,13 +20,14 @@ from sqlalchemy import String, Table, case, cast, delete, func, insert, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric
+from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric, WeightSnapshot
 from app.db.session import rowcount
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
 
 jobs: Table = Job.__table__  # type: ignore[assignment]
 metrics: Table = Metric.__table__  # type: ignore[assignment]
+snapshots: Table = WeightSnapshot.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -225,24 +226,33 @@ def _fenced_update(session: Session, lease: Lease, **values: Any) -> None:
 
 
 def reset_progress(session: Session, lease: Lease, epoch: int) -> None:
-    """At (re)start: progress is the checkpoint's epoch; drop metrics recorded after it
-    (they will be recomputed, identically, so each epoch has exactly one row)."""
+    """At (re)start: progress is the checkpoint's epoch; drop the metrics and weight
+    snapshots recorded after it (they will be recomputed, identically, so each epoch has
+    exactly one row)."""
     _fenced_update(session, lease, epoch=epoch)
-    session.execute(
-        delete(metrics).where(metrics.c.job_id == lease.job_id, metrics.c.epoch > epoch)
-    )
+    for table in (metrics, snapshots):
+        session.execute(delete(table).where(table.c.job_id == lease.job_id, table.c.epoch > epoch))
     session.commit()
 
 
 def record_epoch(
-    session: Session, lease: Lease, row: dict[str, Any], checkpoint: bytes | None = None
+    session: Session,
+    lease: Lease,
+    row: dict[str, Any],
+    checkpoint: bytes | None = None,
+    snapshot: bytes | None = None,
 ) -> None:
-    """Store one epoch's metrics and progress (and a checkpoint) in one transaction."""
+    """Store one epoch's metrics and progress (and a checkpoint, and a weight snapshot
+    of that epoch) in one transaction."""
     values: dict[str, Any] = {"epoch": row["epoch"]}
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
     _fenced_update(session, lease, **values)
     session.execute(insert(metrics).values(job_id=lease.job_id, **row))
+    if snapshot is not None:
+        session.execute(
+            insert(snapshots).values(job_id=lease.job_id, epoch=row["epoch"], weights=snapshot)
+        )
     session.commit()
 
 
@@ -296,9 +306,11 @@ def finish(
 
 
 def delete_job(session: Session, job_id: str) -> None:
-    """Delete a job and its metrics. A running job's worker finds its lease gone at its
-    next heartbeat and stops (its fenced writes fail), which cancels it in effect."""
+    """Delete a job, its metrics and its weight snapshots. A running job's worker finds
+    its lease gone at its next heartbeat and stops (its fenced writes fail), which cancels
+    it in effect."""
     session.execute(delete(metrics).where(metrics.c.job_id == job_id))
+    session.execute(delete(snapshots).where(snapshots.c.job_id == job_id))
     result = session.execute(delete(jobs).where(jobs.c.id == job_id))
     session.commit()
     if not rowcount(result):

@@ -14,6 +14,8 @@ for and the setting that changes it, e.g.::
 | network parameters (weights + biases) | ``MAX_NETWORK_PARAMETERS`` | 10,000,000 | 422 |
 | epochs of one job | ``MAX_EPOCHS`` | 100,000 | 422 |
 | jobs waiting in the queue | ``MAX_QUEUED_JOBS`` | 10,000 | 429 |
+| weight snapshots of one job | ``MAX_SNAPSHOTS`` | 1,000 | 422 |
+| snapshots x network parameters of one job | ``MAX_SNAPSHOT_VALUES`` | 20,000,000 | 422 |
 
 The queue limit is soft: two submits racing at the limit may both pass (the count and
 the insert are two statements). It exists to stop a runaway client, not to meter.
@@ -36,6 +38,8 @@ DEFAULT_MAX_DATASET_VALUES = 100_000_000  # MNIST's 70,000 x 784 = 54.9M fits
 DEFAULT_MAX_NETWORK_PARAMETERS = 10_000_000
 DEFAULT_MAX_EPOCHS = 100_000
 DEFAULT_MAX_QUEUED_JOBS = 10_000
+DEFAULT_MAX_SNAPSHOTS = 1_000
+DEFAULT_MAX_SNAPSHOT_VALUES = 20_000_000  # 160 MB of float64 weights per job
 
 
 class LimitSettings(Protocol):
@@ -45,6 +49,8 @@ class LimitSettings(Protocol):
     max_network_parameters: int
     max_epochs: int
     max_queued_jobs: int
+    max_snapshots: int
+    max_snapshot_values: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Limits:
     max_network_parameters: int = DEFAULT_MAX_NETWORK_PARAMETERS
     max_epochs: int = DEFAULT_MAX_EPOCHS
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS
+    max_snapshots: int = DEFAULT_MAX_SNAPSHOTS
+    max_snapshot_values: int = DEFAULT_MAX_SNAPSHOT_VALUES
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> Limits:
@@ -63,6 +71,8 @@ class Limits:
             max_network_parameters=settings.max_network_parameters,
             max_epochs=settings.max_epochs,
             max_queued_jobs=settings.max_queued_jobs,
+            max_snapshots=settings.max_snapshots,
+            max_snapshot_values=settings.max_snapshot_values,
         )
 
     def check_dataset(self, n_samples: int, n_features: int, *, field: str = "dataset") -> None:
@@ -112,10 +122,47 @@ class Limits:
                 maximum=self.max_queued_jobs,
             )
 
-    def check_job(self, sizes: Sequence[int], epochs: int, queued: int) -> None:
+    def check_snapshots(
+        self,
+        sizes: Sequence[int],
+        epochs: int,
+        every: int | None,
+        *,
+        field: str = "training.snapshot_every",
+    ) -> None:
+        """The weight snapshots a job keeps: one after every ``every``-th epoch."""
+        if every is None:
+            return
+        count = epochs // every
+        if count > self.max_snapshots:
+            raise LimitExceeded(
+                f"{field}: {every} keeps {count:,} snapshots of {epochs:,} epochs; the limit "
+                f"is {self.max_snapshots:,} (BACKPROP_MAX_SNAPSHOTS); use snapshot_every >= "
+                f"{-(-epochs // self.max_snapshots)}",
+                limit="max_snapshots",
+                value=count,
+                maximum=self.max_snapshots,
+            )
+        parameters = network_parameters(sizes)
+        values = count * parameters
+        if values > self.max_snapshot_values:
+            most = max(self.max_snapshot_values // parameters, 1)
+            raise LimitExceeded(
+                f"{field}: {count:,} snapshots x {parameters:,} parameters = {values:,} "
+                f"values; the limit is {self.max_snapshot_values:,} "
+                f"(BACKPROP_MAX_SNAPSHOT_VALUES); use snapshot_every >= {-(-epochs // most)}",
+                limit="max_snapshot_values",
+                value=values,
+                maximum=self.max_snapshot_values,
+            )
+
+    def check_job(
+        self, sizes: Sequence[int], epochs: int, queued: int, snapshot_every: int | None = None
+    ) -> None:
         """Every limit of a new job, cheapest first."""
         self.check_epochs(epochs)
         self.check_network(sizes)
+        self.check_snapshots(sizes, epochs, snapshot_every)
         self.check_queue(queued)
 
 

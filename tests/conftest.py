@@ -4,7 +4,8 @@ A migrated temporary database (SQLite, and PostgreSQL from a throwaway cluster: 
 test that takes ``settings`` runs on both) with engine and sessions; the app in-process
 (``client``); the app served by uvicorn in a thread (``server``, ``api``) with a
 ``driver`` playing the worker; the same with API keys (``keyed_settings``,
-``keyed_server``); a real in-process ``worker``. Plain helpers are in ``tests.helpers``.
+``keyed_server``); a real in-process ``worker``; a headless Chromium ``page``. Plain
+helpers are in ``tests.helpers``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -38,6 +40,7 @@ from tests.helpers import (
     make_settings,
     missing_reason,
 )
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from worker.runner import Worker
 
 # An existing PostgreSQL database to use instead of starting a throwaway server (e.g.
@@ -174,3 +177,20 @@ def driver(settings: Settings) -> Iterator[Driver]:
     d = Driver(settings)
     yield d
     d.close()
+
+
+# -- a browser ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A page of Debian's Chromium (headless, 1280 x 900), driven by Playwright."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobqueue
 from app.config import Settings
-from app.db.models import Job, JobStatus, Metric
+from app.db.models import Job, JobStatus, Metric, WeightSnapshot
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
@@ -206,6 +206,50 @@ def test_reset_progress_drops_epochs_after_the_checkpoint(session: Session) -> N
     epochs = session.scalars(select(Metric.epoch).where(Metric.job_id == row.id)).all()
     assert epochs == [1]
     jobqueue.record_epoch(session, lease, metric_row(2))  # no duplicate-key error
+
+
+def snapshot_epochs(session: Session, job_id: str) -> list[int]:
+    session.expire_all()
+    stmt = select(WeightSnapshot.epoch).where(WeightSnapshot.job_id == job_id)
+    return sorted(session.scalars(stmt).all())
+
+
+def test_snapshots_are_recorded_with_their_epoch_and_dropped_after_the_checkpoint(
+    session: Session,
+) -> None:
+    submit(session)
+    lease = jobqueue.claim(session, "w", 30)
+    assert lease is not None
+    for epoch in (1, 2, 3, 4, 5):
+        snapshot = f"weights-{epoch}".encode() if epoch % 2 == 0 else None
+        jobqueue.record_epoch(session, lease, metric_row(epoch), snapshot=snapshot)
+    assert snapshot_epochs(session, lease.job_id) == [2, 4]
+    jobqueue.reset_progress(session, lease, 3)  # resumed from the epoch-3 checkpoint
+    assert snapshot_epochs(session, lease.job_id) == [2]
+    # Recomputed: the same epochs are written again without a duplicate-key error.
+    jobqueue.record_epoch(session, lease, metric_row(4), snapshot=b"weights-4")
+    assert snapshot_epochs(session, lease.job_id) == [2, 4]
+
+
+def test_a_snapshot_is_fenced_with_its_epoch_row(session: Session) -> None:
+    submit(session)
+    old = jobqueue.claim(session, "w", 30)
+    assert old is not None
+    _expire(session, old.job_id)
+    jobqueue.requeue_stalled(session)
+    assert jobqueue.claim(session, "w2", 30) is not None
+    with pytest.raises(LeaseLost):
+        jobqueue.record_epoch(session, old, metric_row(1), snapshot=b"stale")
+    assert snapshot_epochs(session, old.job_id) == []
+
+
+def test_delete_job_deletes_its_snapshots(session: Session) -> None:
+    submit(session)
+    lease = jobqueue.claim(session, "w", 30)
+    assert lease is not None
+    jobqueue.record_epoch(session, lease, metric_row(1), snapshot=b"weights-1")
+    jobqueue.delete_job(session, lease.job_id)
+    assert session.scalars(select(WeightSnapshot)).all() == []
 
 
 def test_delete_a_running_job_fences_its_worker(

@@ -67,3 +67,25 @@ def test_check_job_reports_the_first_limit_hit() -> None:
         SMALL.check_job([2, 30, 1], epochs=10, queued=99)
     assert caught.value.limit == "max_network_parameters"
     SMALL.check_job([2, 8, 1], epochs=10, queued=0)
+
+
+def test_snapshots_at_the_limits_pass_and_past_them_are_refused_with_a_fitting_interval() -> None:
+    limits = Limits(max_snapshots=10, max_snapshot_values=250)
+    sizes = [2, 8, 1]  # 33 parameters
+    limits.check_snapshots(sizes, 1000, None)  # no snapshots: nothing to bound
+    limits.check_snapshots(sizes, 70, 10)  # 7 snapshots x 33 = 231 values
+    with pytest.raises(LimitExceeded) as caught:
+        limits.check_snapshots(sizes, 100, 9)
+    assert caught.value.detail == (
+        "training.snapshot_every: 9 keeps 11 snapshots of 100 epochs; the limit is 10 "
+        "(BACKPROP_MAX_SNAPSHOTS); use snapshot_every >= 10"
+    )
+    limits.check_snapshots([2, 1], 100, 10)  # 10 snapshots of 3 parameters
+    with pytest.raises(LimitExceeded) as caught:
+        limits.check_snapshots(sizes, 80, 10)  # 8 x 33 = 264 values
+    assert caught.value.detail == (
+        "training.snapshot_every: 8 snapshots x 33 parameters = 264 values; the limit is "
+        "250 (BACKPROP_MAX_SNAPSHOT_VALUES); use snapshot_every >= 12"
+    )
+    assert caught.value.limit == "max_snapshot_values"
+    limits.check_snapshots(sizes, 80, 12)  # the suggested interval fits: 6 x 33 = 198

@@ -121,7 +121,12 @@ class Worker:
             )
         if resume is not None:
             log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
-        recorder = _EpochRecorder(self.sessions, lease, self.settings.checkpoint_seconds)
+        recorder = _EpochRecorder(
+            self.sessions,
+            lease,
+            self.settings.checkpoint_seconds,
+            snapshot_every=job_spec.training.snapshot_every,
+        )
         try:
             result = train(
                 spec,
@@ -176,12 +181,20 @@ class Worker:
 
 class _EpochRecorder:
     """``on_epoch_end``: one metrics row per epoch, plus a checkpoint when the last one
-    is at least ``checkpoint_seconds`` old (every epoch when 0)."""
+    is at least ``checkpoint_seconds`` old (every epoch when 0), plus the weights after
+    every ``snapshot_every``-th epoch (``training.snapshot_every``)."""
 
-    def __init__(self, sessions: sessionmaker[Session], lease: Lease, every: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        lease: Lease,
+        every: float,
+        snapshot_every: int | None = None,
+    ) -> None:
         self.sessions = sessions
         self.lease = lease
         self.every = every
+        self.snapshot_every = snapshot_every
         self.last_checkpoint = time.monotonic()
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
@@ -190,5 +203,8 @@ class _EpochRecorder:
         if time.monotonic() - self.last_checkpoint >= self.every:
             checkpoint = state.to_bytes()
             self.last_checkpoint = time.monotonic()
+        snapshot = None
+        if self.snapshot_every and metrics.epoch % self.snapshot_every == 0:
+            snapshot = state.network.to_npz()
         with self.sessions() as session:
-            jobqueue.record_epoch(session, self.lease, row, checkpoint)
+            jobqueue.record_epoch(session, self.lease, row, checkpoint, snapshot)

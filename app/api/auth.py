@@ -27,9 +27,9 @@ from app.config import Settings
 from app.db.ownership import Principal, acting_as, owner_of
 
 PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# Self-hosted Swagger/ReDoc assets, and the dashboard's static page and files.
+# Self-hosted Swagger/ReDoc assets, and the dashboard's and playground's pages and files.
 PUBLIC_PREFIXES = ("/static-offline-docs/", "/static/")
-DASHBOARD_PAGE = "/"
+DASHBOARD_PAGES = frozenset({"/", "/playground"})
 
 BEARER = "bearerAuth"
 API_KEY_HEADER = "apiKeyHeader"
@@ -121,7 +121,7 @@ def presented_keys(headers: Mapping[str, str]) -> list[str]:
 
 def is_public(path: str) -> bool:
     """Paths served without a key: health, docs, schema, the dashboard's static page."""
-    return path in PUBLIC_PATHS or path == DASHBOARD_PAGE or path.startswith(PUBLIC_PREFIXES)
+    return path in PUBLIC_PATHS or path in DASHBOARD_PAGES or path.startswith(PUBLIC_PREFIXES)
 
 
 class AuthMiddleware:

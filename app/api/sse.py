@@ -4,12 +4,18 @@ The stream is a pure function of what the database holds, so it can be resumed: 
 event's id is the cursor `"{epoch}-{status}"` *after* that event (the last epoch whose
 metrics were delivered and the last status delivered). A client that reconnects with
 `Last-Event-ID: 12-running` gets the metrics of epoch 13 on and a status event only if the
-status is no longer `running`: nothing missed, nothing repeated.
+status is no longer `running`: nothing missed, nothing repeated. A `snapshot` event comes
+just before the metrics of its epoch and its id is `"{epoch}s-{status}"` (`15s-running`:
+the metrics up to epoch 14 and the snapshot of epoch 15 delivered), so a reconnect between
+the two gets the metrics of epoch 15 without the snapshot again.
 
 Events, in the order a poll emits them:
 
     status   the job document (as GET /v1/jobs/{id}) when its status differs from the last
              one sent; the first event of a fresh stream
+    snapshot {"epoch", "epochs"}: the weights after that epoch were kept
+             (training.snapshot_every), readable at /weights?epoch=k and
+             /plots/decision-boundary.json?epoch=k
     metrics  one per finished epoch, the /metrics item plus "epochs" (the job's total)
     end      {"status", "error"} once the job has finished and everything is sent; then
              the stream closes
@@ -40,14 +46,18 @@ RETRY_MS = 1000
 
 @dataclass
 class Cursor:
-    """What a client has already received: epochs up to `epoch`, and `status`."""
+    """What a client has already received: the metrics of epochs up to `epoch`, `status`,
+    and `snapshot_of`: the epoch whose snapshot event came after those metrics (if any)."""
 
     epoch: int = 0
     status: str | None = None
     fresh: bool = field(default=True)
+    snapshot_of: int | None = None
 
     @property
     def event_id(self) -> str:
+        if self.snapshot_of is not None:
+            return f"{self.snapshot_of}s-{self.status}"
         return f"{self.epoch}-{self.status}"
 
     @classmethod
@@ -56,12 +66,18 @@ class Cursor:
         if not value:
             return cls()
         epoch, sep, status = value.strip().partition("-")
-        if not sep or not epoch.isdigit() or status not in STATUSES:
+        snapshot = epoch.endswith("s")
+        number = epoch[:-1] if snapshot else epoch
+        bad_number = not number.isdigit() or (snapshot and int(number) < 1)
+        if not sep or bad_number or status not in STATUSES:
             raise ValueError(
                 f"Last-Event-ID {value!r} is not an event id of this stream "
                 "(expected EPOCH-STATUS, e.g. '12-running')"
             )
-        return cls(epoch=int(epoch), status=status, fresh=False)
+        if snapshot:
+            n = int(number)
+            return cls(epoch=n - 1, status=status, fresh=False, snapshot_of=n)
+        return cls(epoch=int(number), status=status, fresh=False)
 
 
 def _json(data: Any) -> str:
@@ -76,11 +92,22 @@ def events_for(snapshot: JobSnapshot, cursor: Cursor) -> list[ServerSentEvent]:
         events.append(
             ServerSentEvent(_json(snapshot.job), event="status", id=cursor.event_id, retry=RETRY_MS)
         )
+    epochs = snapshot.job["progress"]["epochs"]
     for item in snapshot.metrics:
-        cursor.epoch = item["epoch"]
+        epoch = item["epoch"]
+        if epoch in snapshot.snapshot_epochs and cursor.snapshot_of != epoch:
+            cursor.snapshot_of = epoch
+            events.append(
+                ServerSentEvent(
+                    _json({"epoch": epoch, "epochs": epochs}),
+                    event="snapshot",
+                    id=cursor.event_id,
+                )
+            )
+        cursor.epoch, cursor.snapshot_of = epoch, None
         events.append(
             ServerSentEvent(
-                _json({**item, "epochs": snapshot.job["progress"]["epochs"]}),
+                _json({**item, "epochs": epochs}),
                 event="metrics",
                 id=cursor.event_id,
             )

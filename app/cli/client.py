@@ -148,8 +148,10 @@ class BackpropClient:
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
         return _items(self.json("GET", f"/v1/jobs/{job_id}/metrics"))
 
-    def weights(self, job_id: str, fmt: str) -> bytes:
-        params = {"format": "npz"} if fmt == "npz" else {}
+    def weights(self, job_id: str, fmt: str, epoch: int | None = None) -> bytes:
+        params: dict[str, Any] = {"format": "npz"} if fmt == "npz" else {}
+        if epoch is not None:
+            params["epoch"] = epoch
         return self.request("GET", f"/v1/jobs/{job_id}/weights", params=params).content
 
     def predict(self, job_id: str, inputs: list[list[float]]) -> Any:

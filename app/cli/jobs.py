@@ -77,14 +77,15 @@ def follow_(args: argparse.Namespace) -> int:
 def weights(args: argparse.Namespace) -> int:
     fmt = args.format or ("npz" if args.output and args.output.endswith(".npz") else "json")
     with BackpropClient() as client:
-        data = client.weights(args.id, fmt)
+        data = client.weights(args.id, fmt, args.epoch)
     if args.output in (None, "-"):
         if fmt == "npz":
             raise CLIError("npz weights are binary: give -o FILE")
         sys.stdout.write(data.decode() + "\n")
         return 0
     Path(args.output).write_bytes(data)
-    print(f"wrote {len(data)} bytes of {fmt} weights of job {args.id} to {args.output}")
+    which = f" after epoch {args.epoch}" if args.epoch is not None else ""
+    print(f"wrote {len(data)} bytes of {fmt} weights{which} of job {args.id} to {args.output}")
     return 0
 
 
@@ -148,6 +149,12 @@ def register_weights(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", metavar="FILE", help="write here (.npz: binary); default: JSON on stdout"
     )
     p.add_argument("--format", choices=("json", "npz"), help="default: from the file suffix")
+    p.add_argument(
+        "--epoch",
+        type=int,
+        metavar="K",
+        help="the snapshot kept after epoch K (jobs with training.snapshot_every)",
+    )
     p.set_defaults(func=weights)
 
 

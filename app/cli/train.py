@@ -39,6 +39,13 @@ OPTIONS: tuple[tuple[str, str, str, Any, str], ...] = (
     ),
     ("--seed", "training", "seed", int, "random seed (init, shuffling, split)"),
     ("--dtype", "training", "dtype", str, "float32 or float64"),
+    (
+        "--snapshot-every",
+        "training",
+        "snapshot_every",
+        int,
+        "keep the weights every K epochs (backprop weights ID --epoch K)",
+    ),
 )
 
 

@@ -1,4 +1,4 @@
-"""ORM models: datasets, jobs and their per-epoch metrics.
+"""ORM models: datasets, jobs, their per-epoch metrics and weight snapshots.
 
 Arrays (dataset inputs/targets, weights, checkpoints) are stored as binary blobs
 (``.npy``/``.npz`` bytes), never as JSON text. Only portable types are used so the same
@@ -127,6 +127,19 @@ class Metric(Base):
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     health: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+
+
+class WeightSnapshot(Base):
+    """A job's weights (``.npz``, as ``Network.to_npz``) after an epoch, kept every
+    ``training.snapshot_every`` epochs; written with that epoch's metrics row."""
+
+    __tablename__ = "weight_snapshots"
+
+    job_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    weights: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class IdempotencyKey(Base):

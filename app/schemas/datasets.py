@@ -99,6 +99,19 @@ class DatasetArrays(BaseModel):
     classes: list[str] | None
 
 
+class DatasetPreview(DatasetArrays):
+    """The points a ``POST /v1/datasets/generate`` with the same body would store, bit for
+    bit, without storing anything (``POST /v1/datasets/preview``)."""
+
+    task: Task
+    n_samples: int
+    n_features: int
+    n_outputs: int
+    labels: list[int] | None = Field(
+        default=None, description="Class index per sample (classification)."
+    )
+
+
 #: "Try it out" bodies of the creating endpoints in /docs.
 CREATE_EXAMPLES = {
     "xor": example(

@@ -25,6 +25,17 @@ class StreamEnd(BaseModel):
     error: str | None
 
 
+SNAPSHOT_EVENT = {
+    "title": "SnapshotEvent",
+    "type": "object",
+    "required": ["epoch", "epochs"],
+    "properties": {
+        "epoch": {"type": "integer", "description": "The epoch whose weights were kept."},
+        "epochs": {"type": "integer", "description": "The job's total epochs."},
+    },
+}
+
+
 def metric_event_schema() -> dict[str, Any]:
     """A ``metrics`` event's data: the metrics row (``MetricRow.event()``, no per-layer
     health) and the job's total ``epochs``."""
@@ -38,10 +49,11 @@ def metric_event_schema() -> dict[str, Any]:
     return schema
 
 
-#: Every event id: the last epoch and the last status delivered.
+#: Every event id: the last epoch and the last status delivered (``15s-running``: the
+#: metrics up to epoch 14 and the snapshot of epoch 15).
 EVENT_ID = {
     "type": "string",
-    "pattern": "^[0-9]+-(" + "|".join(s.value for s in JobStatus) + ")$",
+    "pattern": "^[0-9]+s?-(" + "|".join(s.value for s in JobStatus) + ")$",
 }
 
 
@@ -72,6 +84,12 @@ def stream_schema() -> dict[str, Any]:
                 "status",
                 {"$ref": "#/components/schemas/Job"},
                 "The job document (as GET /v1/jobs/{id}), first and whenever the status changes.",
+            ),
+            _event(
+                "snapshot",
+                SNAPSHOT_EVENT,
+                "The weights after this epoch were kept (training.snapshot_every): "
+                "GET /v1/jobs/{id}/weights?epoch=k and the decision boundary ?epoch=k.",
             ),
             _event("metrics", metric_event_schema(), "One finished epoch."),
             _event(

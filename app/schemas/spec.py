@@ -78,6 +78,9 @@ XOR_TRAINING: dict[str, Any] = {
 
 _NET = nn.NetworkSpec
 _TRAIN = nn.TrainingConfig
+#: TrainingConfig fields of the service, not the engine: TrainingConfig.engine() leaves
+#: them out.
+SERVICE_FIELDS = frozenset({"max_runtime_seconds", "snapshot_every"})
 
 
 class NetworkSpec(BaseModel):
@@ -129,10 +132,19 @@ class TrainingConfig(BaseModel):
         description="Service-side (not an engine field): fail the job once it has trained "
         "this many seconds, all attempts together.",
     )
+    snapshot_every: int | None = Field(
+        default=None,
+        ge=1,
+        description="Service-side (not an engine field): keep the weights after every "
+        "this many epochs (epochs k with k % snapshot_every == 0), served by "
+        "GET /v1/jobs/{id}/weights?epoch=k and announced on the event stream; null: none. "
+        "At most BACKPROP_MAX_SNAPSHOTS snapshots and BACKPROP_MAX_SNAPSHOT_VALUES "
+        "snapshots x parameters per job (422 at submit above).",
+    )
 
     def engine(self) -> nn.TrainingConfig:
         """The engine's config (the service's own fields left out)."""
-        return nn.TrainingConfig(**self.model_dump(exclude={"max_runtime_seconds"}))
+        return nn.TrainingConfig(**self.model_dump(exclude=set(SERVICE_FIELDS)))
 
 
 class LayerWeights(BaseModel):

@@ -23,9 +23,10 @@ from app.db.faults import free_bytes
 from app.db.models import ACTIVE_STATUSES, Dataset, Job
 from app.db.session import rowcount
 from app.db.types import utcnow
-from app.errors import Conflict, NotFound, StorageFull
+from app.errors import Conflict, InvalidInput, NotFound, StorageFull
 from app.limits import Limits
-from app.schemas.datasets import DatasetCreate, DatasetGenerate
+from app.plots.grid import target_labels
+from app.schemas.datasets import DatasetCreate, DatasetGenerate, DatasetPreview
 
 
 def store(session: Session, limits: Limits, name: str, parsed: ParsedDataset) -> Dataset:
@@ -118,6 +119,41 @@ def generated(session: Session, limits: Limits, request: DatasetGenerate) -> Dat
         n_classes=request.n_classes,
     )
     return store(session, limits, request.name or request.kind, parsed)
+
+
+PREVIEW_MAX_SAMPLES = 10_000
+"""Most samples a preview returns: it is for drawing, and its JSON answer is about 50
+bytes per sample."""
+
+
+def preview(limits: Limits, request: DatasetGenerate) -> DatasetPreview:
+    """The points :func:`generated` would store for ``request``, without storing them."""
+    if request.n_samples > PREVIEW_MAX_SAMPLES:
+        raise InvalidInput(
+            "n_samples",
+            f"a preview shows at most {PREVIEW_MAX_SAMPLES:,} samples, got "
+            f"{request.n_samples:,} (POST /v1/datasets/generate makes larger datasets)",
+        )
+    parsed = generate(
+        request.kind,
+        n_samples=request.n_samples,
+        noise=request.noise,
+        seed=request.seed,
+        n_classes=request.n_classes,
+    )
+    limits.check_dataset(*parsed.inputs.shape)
+    inputs, targets = parsed.inputs, parsed.targets
+    classification = parsed.task == "classification"
+    return DatasetPreview(
+        inputs=inputs.tolist(),
+        targets=targets.tolist(),
+        classes=list(parsed.classes) if parsed.classes is not None else None,
+        task=parsed.task,
+        n_samples=int(inputs.shape[0]),
+        n_features=int(inputs.shape[1]),
+        n_outputs=int(targets.shape[1]),
+        labels=target_labels(targets).tolist() if classification else None,
+    )
 
 
 def get(session: Session, dataset_id: str, *, arrays: bool = False) -> Dataset:

@@ -1,5 +1,5 @@
 """Jobs: create one (every check against its dataset and the limits), read, list, cancel,
-delete; its metrics, trained weights and predictions."""
+delete; its metrics, trained weights (final, or a snapshot of an epoch) and predictions."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, undefer
 
 from app import jobqueue
 from app.config import Settings
-from app.db.models import Dataset, Job, JobStatus, Metric
-from app.errors import Conflict, InvalidInput, NotFound
+from app.db.models import Dataset, Job, JobStatus, Metric, WeightSnapshot
+from app.errors import Conflict, InvalidInput, NotFound, SnapshotNotFound
 from app.limits import Limits
 from app.nn import Network, predict_labels
 from app.schemas.jobs import Job as JobView
@@ -35,7 +35,10 @@ def create(session: Session, settings: Settings, request: JobCreate) -> Job:
         dataset = datasets.find_by_name(session, str(request.dataset_name))
     spec = request.spec()
     Limits.from_settings(settings).check_job(
-        spec.network.sizes, spec.training.epochs, queued_count(session)
+        spec.network.sizes,
+        spec.training.epochs,
+        queued_count(session),
+        spec.training.snapshot_every,
     )
     check_against(session, spec, dataset)
     return jobqueue.submit(
@@ -175,6 +178,49 @@ def trained(session: Session, job_id: str) -> tuple[Job, Network]:
     if job.weights is None:
         raise Conflict(f"job {job_id!r} has no weights yet (status: {job.status})")
     return job, Network.from_npz(job.weights)
+
+
+def weights_npz(session: Session, job_id: str, epoch: int | None = None) -> bytes:
+    """A job's weights as ``.npz`` bytes: its final (or reached) weights, or with
+    ``epoch`` the snapshot taken after that epoch. Conflict while a job has no weights;
+    SnapshotNotFound (404) when there is no snapshot at ``epoch``."""
+    if epoch is not None:
+        return snapshot(session, get(session, job_id), epoch)
+    job = get(session, job_id, weights=True)
+    if job.weights is None:
+        raise Conflict(f"job {job_id!r} has no weights yet (status: {job.status})")
+    return job.weights
+
+
+def snapshot(session: Session, job: Job, epoch: int) -> bytes:
+    """The weights snapshot of ``job`` (a row the caller may see) after ``epoch``."""
+    blob = session.scalar(
+        select(WeightSnapshot.weights).where(
+            WeightSnapshot.job_id == job.id, WeightSnapshot.epoch == epoch
+        )
+    )
+    if blob is not None:
+        return bytes(blob)
+    every = job.training.get("snapshot_every")
+    if every is None:
+        raise SnapshotNotFound(
+            job.id,
+            epoch,
+            f"job {job.id!r} keeps no weight snapshots (its training.snapshot_every is "
+            "null); its final weights are at /weights without ?epoch",
+        )
+    low, high = session.execute(
+        select(func.min(WeightSnapshot.epoch), func.max(WeightSnapshot.epoch)).where(
+            WeightSnapshot.job_id == job.id
+        )
+    ).one()
+    held = f"epochs {low} to {high}" if low is not None else "none yet"
+    raise SnapshotNotFound(
+        job.id,
+        epoch,
+        f"job {job.id!r} has no weight snapshot at epoch {epoch}: it keeps one every "
+        f"{every} epochs (snapshots so far: {held})",
+    )
 
 
 def predict(session: Session, job_id: str, inputs: list[list[float]]) -> PredictResponse:

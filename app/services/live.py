@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from app.datasets import decode_array
-from app.db.models import FINISHED_STATUSES, Dataset, Job, JobStatus, Metric
+from app.db.models import FINISHED_STATUSES, Dataset, Job, JobStatus, Metric, WeightSnapshot
 from app.errors import Conflict, NotFound
 from app.schemas.jobs import MetricRow
 from app.services import jobs
@@ -27,17 +27,20 @@ FINISHED = frozenset(FINISHED_STATUSES)
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    """A job document and its metrics after some epoch, read in one transaction."""
+    """A job document, its metrics after some epoch and the epochs of its weight
+    snapshots after that epoch, read in one transaction."""
 
     job: dict[str, Any]
     metrics: list[dict[str, Any]]
+    snapshot_epochs: frozenset[int] = frozenset()
 
 
 def read_snapshot(
     sessions: sessionmaker[Session], job_id: str, after_epoch: int = 0
 ) -> JobSnapshot | None:
-    """The job, then its metrics after ``after_epoch`` (as events carry them: no
-    per-layer health); None when there is no such job.
+    """The job, then its metrics and the epochs of its weight snapshots after
+    ``after_epoch`` (metrics as events carry them: no per-layer health); None when there
+    is no such job.
 
     The job row is read first: a worker records an epoch's metrics before it finishes
     the job, so a finished status read here guarantees every metric is in the second read.
@@ -52,9 +55,17 @@ def read_snapshot(
             .where(Metric.job_id == job_id, Metric.epoch > after_epoch)
             .order_by(Metric.epoch)
         )
-        return JobSnapshot(
-            job=document, metrics=[MetricRow.model_validate(r).event() for r in rows]
-        )
+        metrics = [MetricRow.model_validate(r).event() for r in rows]
+        snapshot_epochs: frozenset[int] = frozenset()
+        if document["training"].get("snapshot_every"):
+            snapshot_epochs = frozenset(
+                session.scalars(
+                    select(WeightSnapshot.epoch).where(
+                        WeightSnapshot.job_id == job_id, WeightSnapshot.epoch > after_epoch
+                    )
+                )
+            )
+        return JobSnapshot(job=document, metrics=metrics, snapshot_epochs=snapshot_epochs)
 
 
 def require_job(snapshot: JobSnapshot | None, job_id: str) -> JobSnapshot:
@@ -73,16 +84,21 @@ class BoundaryInputs:
     classes: list[str] | None
     inputs: np.ndarray
     targets: np.ndarray
-    weights: bytes | None  # final weights (npz) of a finished job
+    weights: bytes | None  # final weights (npz) of a finished job, or the snapshot asked for
     checkpoint: bytes | None  # training state of a running job, when it has no weights
+    epoch: int | None = None  # the snapshot's epoch, when one was asked for
 
 
-def read_boundary_inputs(sessions: sessionmaker[Session], job_id: str) -> BoundaryInputs:
-    """NotFound for an unknown job; Conflict when its dataset is gone or is not 2-D."""
+def read_boundary_inputs(
+    sessions: sessionmaker[Session], job_id: str, epoch: int | None = None
+) -> BoundaryInputs:
+    """NotFound for an unknown job (or a missing snapshot at ``epoch``); Conflict when
+    its dataset is gone or is not 2-D."""
     with sessions() as session, session.begin():
         job = session.get(Job, job_id, options=[undefer(Job.weights), undefer(Job.checkpoint)])
         if job is None:
             raise NotFound("job", job_id)
+        snapshot = jobs.snapshot(session, job, epoch) if epoch is not None else None
         dataset = None
         if job.dataset_id is not None:
             dataset = session.get(
@@ -104,6 +120,7 @@ def read_boundary_inputs(sessions: sessionmaker[Session], job_id: str) -> Bounda
             classes=job.classes,
             inputs=decode_array(dataset.inputs),
             targets=decode_array(dataset.targets),
-            weights=job.weights,
-            checkpoint=None if job.weights is not None else job.checkpoint,
+            weights=snapshot if snapshot is not None else job.weights,
+            checkpoint=None if snapshot is not None or job.weights is not None else job.checkpoint,
+            epoch=epoch,
         )

@@ -19,14 +19,12 @@ Sessions = sessionmaker[Session]
 MAX_COMPARED_JOBS = 20
 
 
-def title(job: dict[str, Any]) -> str:
-    """``job 1a2b3c4d · 2-8-1 · running · epoch 12/300``."""
+def title(job: dict[str, Any], epoch: int | None = None) -> str:
+    """``job 1a2b3c4d · 2-8-1 · running · epoch 12/300`` (``epoch``: a snapshot's)."""
     progress = job["progress"]
     sizes = "-".join(str(n) for n in job["network"].get("sizes", []))
-    return (
-        f"job {job['id'][:8]} · {sizes} · {job['status']} · "
-        f"epoch {progress['epoch']}/{progress['epochs']}"
-    )
+    shown = progress["epoch"] if epoch is None else epoch
+    return f"job {job['id'][:8]} · {sizes} · {job['status']} · epoch {shown}/{progress['epochs']}"
 
 
 def loss(sessions: Sessions, job_id: str, fmt: str, width: int, height: int) -> bytes:
@@ -75,12 +73,18 @@ def _forward(found: BoundaryInputs, job_id: str) -> Any:
 
 
 def boundary_png(
-    sessions: Sessions, job_id: str, resolution: int, width: int, height: int
+    sessions: Sessions,
+    job_id: str,
+    resolution: int,
+    width: int,
+    height: int,
+    epoch: int | None = None,
 ) -> bytes:
-    """The network's output over the input plane with the training points on top."""
+    """The network's output over the input plane with the training points on top (with
+    ``epoch``: the weights snapshot kept after that epoch)."""
     from app.plots import render
 
-    found = read_boundary_inputs(sessions, job_id)
+    found = read_boundary_inputs(sessions, job_id, epoch)
     grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
     return render.decision_boundary_plot(
         grid,
@@ -88,20 +92,23 @@ def boundary_png(
         found.targets,
         task=found.task,
         classes=found.classes,
-        title=title(found.job),
+        title=title(found.job, epoch),
         width=width,
         height=height,
     )
 
 
-def boundary_document(sessions: Sessions, job_id: str, resolution: int) -> dict[str, Any]:
-    """The decision-boundary grid as numbers (``BoundaryGrid``)."""
-    found = read_boundary_inputs(sessions, job_id)
+def boundary_document(
+    sessions: Sessions, job_id: str, resolution: int, epoch: int | None = None
+) -> dict[str, Any]:
+    """The decision-boundary grid as numbers (``BoundaryGrid``; with ``epoch``: of the
+    weights snapshot kept after that epoch)."""
+    found = read_boundary_inputs(sessions, job_id, epoch)
     grid = boundary_grid(_forward(found, job_id), found.inputs, resolution)
     doc = grid_document(grid, found.inputs, found.targets, found.task, found.classes)
     return {
         "job_id": job_id,
         "status": found.job["status"],
-        "epoch": found.job["progress"]["epoch"],
+        "epoch": found.job["progress"]["epoch"] if epoch is None else epoch,
         **doc,
     }

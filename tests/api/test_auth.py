@@ -35,7 +35,15 @@ from worker.runner import Worker
 
 ALICE, BOB, ROOT = API_KEY, OTHER_API_KEY, ADMIN_API_KEY  # the keys of `keyed_settings`
 PUBLIC = ["/health", "/docs", "/redoc", "/openapi.json"]
-DASHBOARD = ["/", "/static/dashboard.js", "/static/dashboard.css"]
+DASHBOARD = [
+    "/",
+    "/static/dashboard.js",
+    "/static/dashboard.css",
+    "/static/common.js",
+    "/playground",
+    "/static/playground.js",
+    "/static/playground.css",
+]
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -61,7 +69,7 @@ def create(client: TestClient, key: str, name: str = "xor") -> tuple[str, str]:
     job = client.post(
         "/v1/jobs",
         json={"dataset_id": dataset.json()["id"], "network": network_spec(),
-              "training": training_config(epochs=3)},
+              "training": training_config(epochs=3, snapshot_every=2)},
         headers=bearer(key),
     )  # fmt: skip
     assert job.status_code == 202, job.text
@@ -173,6 +181,7 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("GET", f"/v1/jobs/{job_id}/metrics", None),
         ("GET", f"/v1/jobs/{job_id}/weights", None),
         ("GET", f"/v1/jobs/{job_id}/weights?format=npz", None),
+        ("GET", f"/v1/jobs/{job_id}/weights?epoch=2", None),
         ("POST", f"/v1/jobs/{job_id}/predict", predict),
         ("POST", "/v1/backprop", backprop),
         ("GET", f"/v1/jobs/{job_id}/events", None),
@@ -180,6 +189,7 @@ def test_another_key_gets_404_on_every_endpoint_and_never_sees_items_in_lists(
         ("GET", f"/v1/plots/loss.svg?jobs={job_id}", None),
         ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.json", None),
         ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.png", None),
+        ("GET", f"/v1/jobs/{job_id}/plots/decision-boundary.json?epoch=2", None),
     ]
     for method, url, body in reads:
         assert keyed_client.request(method, url, json=body, headers=mine).status_code == 200, url

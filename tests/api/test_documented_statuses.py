@@ -69,6 +69,8 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
     # datasets: create three ways, each refusal
     ds = w("POST", "/v1/datasets/generate", "/v1/datasets/generate", json=xor)
     w("POST", "/v1/datasets/generate", "/v1/datasets/generate", json={"kind": "nope"})
+    w("POST", "/v1/datasets/preview", "/v1/datasets/preview", json=xor)
+    w("POST", "/v1/datasets/preview", "/v1/datasets/preview", json={**xor, "n_samples": 10**5})
     arrays = {"name": "a", "inputs": [[0, 0], [1, 1]], "labels": [0, 1]}
     w("POST", "/v1/datasets", "/v1/datasets", json=arrays)
     w("POST", "/v1/datasets", "/v1/datasets", json={"name": "a", "inputs": []})

@@ -200,3 +200,59 @@ def test_stream_headers(server: ThreadServer, api: httpx.Client) -> None:
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["cache-control"] == "no-store"
     assert "retry: 1000" in response.text
+
+
+@pytest.mark.parametrize("bad", ["s-running", "0s-running", "3ss-running", "s3-running"])
+def test_malformed_snapshot_event_ids_are_400(api: httpx.Client, bad: str) -> None:
+    job = make_job(api, make_dataset(api))
+    response = api.get(f"/v1/jobs/{job['id']}/events", headers={"Last-Event-ID": bad})
+    assert response.status_code == 400, bad
+
+
+def test_snapshots_are_announced_before_their_epoch_and_resume_exactly(
+    server: ThreadServer, api: httpx.Client, driver: Driver
+) -> None:
+    """A `snapshot` event precedes the metrics of its epoch with id `{epoch}s-{status}`;
+    resuming from any event's id gives exactly the events after it, snapshots included."""
+    job = make_job(api, make_dataset(api), epochs=5, snapshot_every=2)
+    reader = Reader(server.url, job["id"])
+    assert kinds(reader.take(1)) == [("status", "0-queued")]
+    lease = driver.claim()
+    assert kinds(reader.take(1)) == [("status", "0-running")]
+    driver.epoch(lease, 1)
+    assert kinds(reader.take(1)) == [("metrics", "1-running")]
+    driver.epoch(lease, 2, snapshot=b"weights after epoch 2")
+    snapshot, metrics = reader.take(2)
+    assert snapshot == ("snapshot", "2s-running", {"epoch": 2, "epochs": 5})
+    assert metrics[:2] == ("metrics", "2-running")
+    driver.epoch(lease, 3)
+    assert kinds(reader.take(1)) == [("metrics", "3-running")]
+    driver.epoch(lease, 4, snapshot=b"weights after epoch 4")
+    assert kinds(reader.take(2)) == [("snapshot", "4s-running"), ("metrics", "4-running")]
+    driver.epoch(lease, 5)
+    assert kinds(reader.take(1)) == [("metrics", "5-running")]
+    driver.finish(lease)
+    assert kinds(reader.rest()) == [("status", "5-succeeded"), ("end", "5-succeeded")]
+
+    full = Reader(server.url, job["id"]).rest()
+    assert kinds(full) == [
+        ("status", "0-succeeded"),
+        ("metrics", "1-succeeded"),
+        ("snapshot", "2s-succeeded"),
+        ("metrics", "2-succeeded"),
+        ("metrics", "3-succeeded"),
+        ("snapshot", "4s-succeeded"),
+        ("metrics", "4-succeeded"),
+        ("metrics", "5-succeeded"),
+        ("end", "5-succeeded"),
+    ]
+    for i, (_, id_, _) in enumerate(full[:-2]):
+        assert Reader(server.url, job["id"], last_event_id=id_).rest() == full[i + 1 :], id_
+    # A client that saw the snapshot while the job ran gets the rest, status included.
+    resumed = Reader(server.url, job["id"], last_event_id="4s-running").rest()
+    assert kinds(resumed) == [
+        ("status", "4s-succeeded"),
+        ("metrics", "4-succeeded"),
+        ("metrics", "5-succeeded"),
+        ("end", "5-succeeded"),
+    ]

@@ -32,6 +32,7 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "metrics",
         "idempotency_keys",
         "health_probe",
+        "weight_snapshots",
     }
 
 

@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -52,6 +53,8 @@ def test_train_xor_follow_and_download_weights(served: dict[str, str], tmp_path:
         "150",
         "--learning-rate",
         "2",
+        "--snapshot-every",
+        "50",
         "--follow",
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -79,6 +82,18 @@ def test_train_xor_follow_and_download_weights(served: dict[str, str], tmp_path:
 
     shown = backprop(served, "jobs", "show", job_id)
     assert json.loads(shown.stdout)["status"] == "succeeded"
+    assert json.loads(shown.stdout)["training"]["snapshot_every"] == 50
+    snapshot = backprop(served, "weights", job_id, "--epoch", "100", "-o", str(tmp_path / "s.npz"))
+    assert snapshot.returncode == 0, snapshot.stderr
+    assert "weights after epoch 100 of job" in snapshot.stdout
+    kept = httpx.get(
+        f"{served['BACKPROP_URL']}/v1/jobs/{job_id}/weights",
+        params={"epoch": 100, "format": "npz"},
+    )
+    assert (tmp_path / "s.npz").read_bytes() == kept.content
+    assert Network.from_npz(kept.content).to_document() != net.to_document()
+    none = backprop(served, "weights", job_id, "--epoch", "120")
+    assert none.returncode == 1 and "no weight snapshot at epoch 120" in none.stderr
     missing = backprop(served, "weights", "nope", "-o", str(tmp_path / "x.npz"))
     assert missing.returncode == 1
     assert missing.stderr == "error: GET /v1/jobs/nope/weights failed (404): job 'nope' not found\n"

@@ -189,8 +189,12 @@ class Deployment:
             items.extend(page)
             after = page[-1]["epoch"]
 
-    def weights_npz(self, job_id: str) -> bytes:
-        response = self.http.get(f"/v1/jobs/{job_id}/weights", params={"format": "npz"})
+    def weights_npz(self, job_id: str, epoch: int | None = None) -> bytes:
+        """The final weights, or the snapshot kept after ``epoch``."""
+        params: dict[str, Any] = {"format": "npz"}
+        if epoch is not None:
+            params["epoch"] = epoch
+        response = self.http.get(f"/v1/jobs/{job_id}/weights", params=params)
         assert response.status_code == 200, response.text
         return response.content
 

@@ -47,10 +47,17 @@ class Driver:
         return lease
 
     def epoch(
-        self, lease: Lease, epoch: int, *, accuracy: bool = True, checkpoint: bytes | None = None
+        self,
+        lease: Lease,
+        epoch: int,
+        *,
+        accuracy: bool = True,
+        checkpoint: bytes | None = None,
+        snapshot: bytes | None = None,
     ) -> None:
         with self.sessions() as session:
-            jobqueue.record_epoch(session, lease, metric_row(epoch, accuracy=accuracy), checkpoint)
+            row = metric_row(epoch, accuracy=accuracy)
+            jobqueue.record_epoch(session, lease, row, checkpoint, snapshot)
 
     def reset(self, lease: Lease, epoch: int) -> None:
         with self.sessions() as session:
@@ -81,16 +88,21 @@ def make_dataset(api: httpx.Client, kind: str = "xor", **extra: Any) -> dict[str
 
 
 def make_job(
-    api: httpx.Client, dataset: dict[str, Any], epochs: int = 5, sizes: list[int] | None = None
+    api: httpx.Client,
+    dataset: dict[str, Any],
+    epochs: int = 5,
+    sizes: list[int] | None = None,
+    **training: Any,
 ) -> dict[str, Any]:
-    """Submit a small job on ``dataset`` through the API (queued until driven)."""
+    """Submit a small job on ``dataset`` through the API (queued until driven);
+    ``training`` adds or overrides training fields."""
     sizes = sizes or [dataset["n_features"], 4, dataset["n_outputs"]]
     response = api.post(
         "/v1/jobs",
         json={
             "dataset_id": dataset["id"],
             "network": {"sizes": sizes},
-            "training": {"epochs": epochs, "batch_size": 4, "learning_rate": 2.0},
+            "training": {"epochs": epochs, "batch_size": 4, "learning_rate": 2.0, **training},
         },
     )
     assert response.status_code == 202, response.text

@@ -15,7 +15,7 @@ from app import nn
 from app.schemas import spec as api
 from tests.helpers import ROOT
 
-SERVICE_FIELDS = {"max_runtime_seconds"}
+SERVICE_FIELDS = {"max_runtime_seconds", "snapshot_every"}
 
 
 @pytest.mark.parametrize(

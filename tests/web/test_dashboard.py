@@ -39,3 +39,22 @@ def test_no_external_urls_in_the_page_assets() -> None:
         assert not external, f"{path.name} loads something from another host: {external}"
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text
+
+
+def test_playground_page_has_labelled_controls(api: httpx.Client) -> None:
+    response = api.get("/playground")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert '<script src="/static/common.js" defer></script>' in html
+    assert '<script src="/static/playground.js" defer></script>' in html
+    ids = set(re.findall(r'\sid="([^"]+)"', html))
+    labels = dict(re.findall(r'<label for="([^"]+)">([^<]+)</label>', html))
+    for name in ("Dataset", "Noise", "Hidden layers", "Activation", "Learning rate",
+                 "Batch size", "Epochs"):  # fmt: skip
+        target = next((k for k, v in labels.items() if v == name), None)
+        assert target in ids, f"no control labelled {name!r}"
+    for button in ("Train", "Step"):
+        assert re.search(rf"<button [^>]*>{button}</button>", html), button
+    # The dashboard links to it.
+    assert '<a href="/playground">Playground</a>' in api.get("/").text

@@ -6,43 +6,18 @@ and with API keys configured (the page asks for the key and sends it as a header
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from app.config import Settings
 from tests.helpers import API_KEY, Driver, ThreadServer, make_dataset, make_job
+from tests.helpers.browser import PageLog, needs_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is absent (install it with: apt-get install -y chromium)",
-)
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def page() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
+pytestmark = needs_chromium
 
 
 def test_dashboard_follows_a_training_job_live(
@@ -271,3 +246,86 @@ def test_the_event_stream_reader_resumes_with_last_event_id_and_stops(
     page.evaluate("streamEvents('/v1/jobs/over/events', () => {})")  # 204: stop at once
     page.wait_for_timeout(300)
     assert [u.rsplit("/", 2)[1] for u, _ in seen][3:] == ["over"]
+
+
+LAYOUT = """() => {
+    const box = (id) => document.getElementById(id).getBoundingClientRect();
+    const wrapper = document.querySelector('#jobs-panel .scroll');
+    return {
+        page: [document.documentElement.scrollWidth, document.documentElement.clientWidth],
+        wrapper: [wrapper.scrollWidth, wrapper.clientWidth],
+        table: box('jobs').width, panel: box('jobs-panel').width,
+        main: document.querySelector('main').getBoundingClientRect().width,
+    };
+}"""
+
+
+def test_the_job_table_uses_the_page_width_without_a_sideways_scrollbar(
+    page: Any, server: ThreadServer, api: httpx.Client
+) -> None:
+    dataset = make_dataset(api)
+    for _ in range(3):
+        make_job(api, dataset, epochs=4, sizes=[2, 16, 16, 16, 1], optimizer="momentum")
+    job = make_job(api, dataset, epochs=4)
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{server.url}/")
+        page.locator("#jobs tbody tr").first.wait_for()
+        layout = page.evaluate(LAYOUT)
+        assert layout["page"][0] <= layout["page"][1], (width, layout)
+        assert layout["wrapper"][0] <= layout["wrapper"][1], (width, layout)
+        assert layout["panel"] > 0.95 * layout["main"], (width, layout)  # the whole width
+        assert layout["table"] > 0.9 * layout["panel"], (width, layout)
+        page.locator(f'#jobs tbody tr[data-job-id="{job["id"]}"]').click()
+        page.wait_for_selector('#job-panel[data-status="queued"]')
+        layout = page.evaluate(LAYOUT)
+        assert layout["page"][0] <= layout["page"][1], (width, layout)
+        assert layout["wrapper"][0] <= layout["wrapper"][1], (width, layout)
+        assert layout["table"] > 0.9 * layout["panel"], (width, layout)
+        if width == 1400:  # side by side with the selected job
+            assert layout["panel"] < 0.6 * layout["main"], layout
+        else:  # one column: the job below the list
+            assert layout["panel"] > 0.95 * layout["main"], layout
+
+
+def test_the_validation_legend_appears_only_with_a_validation_split(
+    page: Any, server: ThreadServer, api: httpx.Client
+) -> None:
+    dataset = make_dataset(api)
+    without = make_job(api, dataset, epochs=4)
+    with_split = make_job(api, dataset, epochs=4, validation_fraction=0.25)
+    legends = page.locator("#job-panel .legend-validation")
+    page.goto(f"{server.url}/#job={without['id']}")
+    page.wait_for_selector('#job-panel[data-status="queued"]')
+    assert legends.count() == 2
+    assert all(legends.nth(i).is_hidden() for i in range(2))
+    assert "validation" not in page.locator("#job-panel figcaption").first.inner_text()
+    page.goto(f"{server.url}/#job={with_split['id']}")
+    page.wait_for_selector('#job-panel[data-status="queued"]')
+    page.wait_for_function("document.getElementById('job-id').textContent.length > 0")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#job-panel .legend-validation')].every(n => !n.hidden)"
+    )
+    assert "validation" in page.locator("#job-panel figcaption").first.inner_text()
+
+
+def test_the_empty_state_points_to_the_playground_and_a_curl_example_that_works(
+    page: Any, server: ThreadServer, api: httpx.Client
+) -> None:
+    log = PageLog.attach(page)
+    page.goto(f"{server.url}/")
+    empty = page.locator("#jobs-empty")
+    empty.wait_for()
+    assert page.locator("#jobs").is_hidden()
+    assert empty.get_by_role("link", name="playground").get_attribute("href") == "/playground"
+    assert page.locator("header").get_by_role("link", name="Playground").is_visible()
+    example = page.locator("#curl-example").inner_text()
+    assert f"{server.url}/v1/datasets/generate" in example and f"{server.url}/v1/jobs" in example
+    if shutil.which("curl"):  # the commands as shown create a dataset and a queued job
+        done = subprocess.run(["bash", "-c", example], capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        assert '"status":"queued"' in done.stdout.replace(" ", "")
+        page.locator("#jobs tbody tr").first.wait_for()
+        assert empty.is_hidden()
+    assert not log.page_errors and not log.console_errors, (log.page_errors, log.console_errors)
+    assert not log.outside(server.url)

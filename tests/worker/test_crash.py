@@ -91,11 +91,15 @@ def curve(metrics: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [tuple(row[k] for k in keys) for row in metrics]
 
 
+SNAPSHOT_EVERY = 4  # the disturbed jobs keep weight snapshots too
+
+
 def start_job_pair(dep: Deployment) -> tuple[str, str]:
     """The job to disturb and an identical reference, queued in that order."""
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-    disturbed = dep.submit(dataset["id"], NETWORK, TRAINING)["id"]
-    reference = dep.submit(dataset["id"], NETWORK, TRAINING)["id"]
+    training = {**TRAINING, "snapshot_every": SNAPSHOT_EVERY}
+    disturbed = dep.submit(dataset["id"], NETWORK, training)["id"]
+    reference = dep.submit(dataset["id"], NETWORK, training)["id"]
     return disturbed, reference
 
 
@@ -114,6 +118,8 @@ def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> No
         done = dep.wait_status(job, "succeeded", "failed", "cancelled")
         assert done["status"] == "succeeded", done
     assert_bit_identical(dep.weights_npz(job_id), dep.weights_npz(reference))
+    for epoch in range(SNAPSHOT_EVERY, TRAINING["epochs"] + 1, SNAPSHOT_EVERY):
+        assert_bit_identical(dep.weights_npz(job_id, epoch), dep.weights_npz(reference, epoch))
     resumed, uninterrupted = dep.metrics(job_id), dep.metrics(reference)
     assert [row["epoch"] for row in resumed] == list(range(1, TRAINING["epochs"] + 1))
     assert curve(resumed) == curve(uninterrupted)

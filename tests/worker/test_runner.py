@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from app import jobqueue
 from app.config import Settings
-from app.db.models import Job, Metric
+from app.db.models import Job, Metric, WeightSnapshot
+from app.db.types import utcnow
+from app.errors import LeaseLost
 from app.nn import Network
 from tests.helpers import add_dataset, network_spec, training_config, wait_for
 from worker.runner import Worker
@@ -197,3 +201,65 @@ def test_cancel_is_honoured_in_the_middle_of_a_long_epoch(
     job = load(sessions, job_id)
     assert job.status == "cancelled" and job.epoch == 0
     assert epochs(sessions, job_id) == []
+
+
+def snapshots(sessions: sessionmaker[Session], job_id: str) -> dict[int, bytes]:
+    with sessions() as session:
+        rows = session.execute(
+            select(WeightSnapshot.epoch, WeightSnapshot.weights).where(
+                WeightSnapshot.job_id == job_id
+            )
+        ).all()
+    return {epoch: bytes(blob) for epoch, blob in rows}
+
+
+def test_a_lost_worker_s_snapshots_after_the_checkpoint_are_dropped_and_recomputed_identically(
+    settings: Settings,
+    session: Session,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker checkpoints at epoch 3 only, records snapshots 2, 4 and 6 and dies
+    after epoch 7; the next worker resumes from epoch 3: snapshots 4 and 6 are dropped
+    with the metrics after it, recomputed, and equal an uninterrupted run's bit for bit."""
+    network = network_spec(sizes=[4, 16, 1])
+    training = training_config(epochs=10, batch_size=10, snapshot_every=2)
+    reference_id = submit(session, network, training, inputs=BLOB_X, targets=BLOB_Y)
+    job_id = submit(session, network, training, inputs=BLOB_X, targets=BLOB_Y)
+    first = Worker(settings, owner="uninterrupted")
+    assert first.run_once() == reference_id
+    first.close()
+    assert sorted(snapshots(sessions, reference_id)) == [2, 4, 6, 8, 10]
+
+    record_epoch = jobqueue.record_epoch
+    seen: list[int] = []
+
+    def crashing(
+        s: Session, lease: Any, row: dict[str, Any], checkpoint: Any, snapshot: Any
+    ) -> None:
+        seen.append(row["epoch"])
+        record_epoch(s, lease, row, checkpoint if row["epoch"] == 3 else None, snapshot)
+        if row["epoch"] == 7:
+            raise LeaseLost("the worker dies here")  # abandons the job, lease still held
+
+    monkeypatch.setattr(jobqueue, "record_epoch", crashing)
+    lost = Worker(settings, owner="lost")
+    assert lost.run_once() == job_id
+    lost.close()
+    monkeypatch.setattr(jobqueue, "record_epoch", record_epoch)
+    assert seen == [1, 2, 3, 4, 5, 6, 7]
+    assert sorted(snapshots(sessions, job_id)) == [2, 4, 6]
+    assert load(sessions, job_id).status == "running"
+    with sessions() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
+        s.commit()
+        assert jobqueue.requeue_stalled(s, utcnow() + timedelta(seconds=1)) == (1, 0)
+
+    resumer = Worker(settings, owner="resumer")
+    assert resumer.run_once() == job_id
+    resumer.close()
+    job = load(sessions, job_id)
+    assert job.status == "succeeded" and job.attempts == 2
+    assert epochs(sessions, job_id) == list(range(1, 11))
+    assert snapshots(sessions, job_id) == snapshots(sessions, reference_id)
+    assert job.weights == load(sessions, reference_id).weights

@@ -1,4 +1,5 @@
-"""The dashboard page at `/` and its static files (self-hosted, no CDN, no build step)."""
+"""The dashboard page at `/`, the playground at `/playground`, and their static files
+(self-hosted, no CDN, no build step)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def dashboard() -> FileResponse:
     """The job list and the selected job's live curves."""
     return FileResponse(
         STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-cache"}
+    )
+
+
+@router.get("/playground")
+def playground() -> FileResponse:
+    """Build a network, train it on a toy dataset, watch the boundary and the deltas."""
+    return FileResponse(
+        STATIC_DIR / "playground.html",
+        media_type="text/html",
+        headers={"Cache-Control": "no-cache"},
     )
 
 

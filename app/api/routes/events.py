@@ -23,7 +23,7 @@ router = APIRouter(tags=["live"])
     responses={
         200: {
             "content": {"text/event-stream": {"schema": stream_schema()}},
-            "description": "`status`, `metrics` and `end` events, resumable with "
+            "description": "`status`, `snapshot`, `metrics` and `end` events, resumable with "
             "Last-Event-ID. A reconnect after the end gets 204 No Content "
             "(an EventSource then stops reconnecting).",
         },

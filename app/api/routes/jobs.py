@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Response, status
 
 from app.api.deps import SessionDep, SettingsDep, page_limit
+from app.nn import Network
 from app.schemas.common import error_responses
 from app.schemas.jobs import (
     CREATE_EXAMPLES,
@@ -23,6 +24,7 @@ from app.schemas.jobs import (
 from app.services import jobs
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+EPOCH_DOC = "The weights snapshot kept after this epoch (404 if none) instead of the final"
 
 
 @router.post(
@@ -109,18 +111,22 @@ def job_metrics(
     },
 )
 def job_weights(
-    job_id: str, session: SessionDep, format: Literal["json", "npz"] = "json"
+    job_id: str,
+    session: SessionDep,
+    format: Literal["json", "npz"] = "json",
+    epoch: Annotated[int | None, Query(ge=1, le=2**62, description=EPOCH_DOC)] = None,
 ) -> WeightsDocument | Response:
-    """Trained weights: JSON document (Nielsen's ``n_l x n_{l-1}``) or ``format=npz``."""
-    job, net = jobs.trained(session, job_id)
+    """Trained weights: JSON document (Nielsen's ``n_l x n_{l-1}``) or ``format=npz``;
+    with ``epoch``, the snapshot kept after that epoch (``training.snapshot_every``)."""
+    npz = jobs.weights_npz(session, job_id, epoch)
     if format == "npz":
-        assert job.weights is not None
+        name = f"weights-{job_id}" + (f"-epoch{epoch}" if epoch is not None else "")
         return Response(
-            job.weights,
+            npz,
             media_type="application/octet-stream",
-            headers={"Content-Disposition": f'attachment; filename="weights-{job_id}.npz"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}.npz"'},
         )
-    return WeightsDocument.model_validate(net.to_document())
+    return WeightsDocument.model_validate(Network.from_npz(npz).to_document())
 
 
 @router.post(

@@ -21,6 +21,15 @@ Resolution = Annotated[
     int, Query(ge=2, le=MAX_RESOLUTION, description="grid points along each axis")
 ]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
+Epoch = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**62,
+        description="Use the weights snapshot kept after this epoch (training.snapshot_every; "
+        "404 if there is none)",
+    ),
+]
 
 
 def image_responses(
@@ -86,12 +95,14 @@ def decision_boundary_png(
     resolution: Resolution = DEFAULT_RESOLUTION,
     width: Width = 600,
     height: Height = 600,
+    epoch: Epoch = None,
 ) -> Response:
     """Like the TensorFlow Playground: coloured by predicted class, training points on top.
 
-    A finished job uses its final weights, a running job its latest checkpoint.
+    A finished job uses its final weights, a running job its latest checkpoint, and
+    `epoch=k` the weights snapshot kept after epoch k.
     """
-    return _image(plots.boundary_png(sessions, job_id, resolution, width, height), "png")
+    return _image(plots.boundary_png(sessions, job_id, resolution, width, height, epoch), "png")
 
 
 @router.get(
@@ -101,8 +112,12 @@ def decision_boundary_png(
     responses=error_responses(404, 409, 422),
 )
 def decision_boundary_json(
-    sessions: SessionsDep, job_id: str, resolution: Resolution = DEFAULT_RESOLUTION
+    sessions: SessionsDep,
+    job_id: str,
+    resolution: Resolution = DEFAULT_RESOLUTION,
+    epoch: Epoch = None,
 ) -> dict[str, Any]:
     """`outputs[i][j]` is the network's output vector at `(x[j], y[i])`; `labels[i][j]`
-    the predicted class (classification); `points` the training set."""
-    return plots.boundary_document(sessions, job_id, resolution)
+    the predicted class (classification); `points` the training set. `epoch=k`: the
+    weights snapshot kept after epoch k."""
+    return plots.boundary_document(sessions, job_id, resolution, epoch)
