@@ -19,10 +19,11 @@ class ValidationErrorResponse(ErrorResponse):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*codes: int, database: bool = True) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry documenting the given error statuses, plus 422 (every
     validation error, even of a path parameter, has the ``ValidationErrorResponse`` body)
-    and 503 (any request that reads the database meets it while the database is down)."""
+    and, for an operation that uses the ``database``, 503 (any request that reads it meets
+    that while the database is down)."""
     described = {
         400: "Bad request",
         404: "Not found",
@@ -34,7 +35,7 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         507: "No space left on the database's volume: nothing was stored",
     }
     out: dict[int | str, dict[str, Any]] = {}
-    for code in sorted({*codes, 422, 503}):
+    for code in sorted({*codes, 422, *((503,) if database else ())}):
         model = ValidationErrorResponse if code == 422 else ErrorResponse
         out[code] = {"model": model, "description": described.get(code, "Error")}
     return out

@@ -15,7 +15,9 @@ from app.services import datasets
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
-@router.post("/preview", response_model=DatasetPreview, responses=error_responses(422))
+@router.post(
+    "/preview", response_model=DatasetPreview, responses=error_responses(422, database=False)
+)
 def preview_dataset(
     body: Annotated[DatasetGenerate, Body(openapi_examples=GENERATE_EXAMPLES)],
     limits: LimitsDep,
