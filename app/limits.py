@@ -14,6 +14,8 @@ for and the setting that changes it, e.g.::
 | network parameters (weights + biases) | ``MAX_NETWORK_PARAMETERS`` | 10,000,000 | 422 |
 | epochs of one job | ``MAX_EPOCHS`` | 100,000 | 422 |
 | jobs waiting in the queue | ``MAX_QUEUED_JOBS`` | 10,000 | 429 |
+| trials of one sweep | ``MAX_SWEEP_TRIALS`` | 1,000 | 422 |
+| trials of one sweep queued or running at once | ``MAX_SWEEP_PARALLELISM`` | 64 | 422 |
 
 The queue limit is soft: two submits racing at the limit may both pass (the count and
 the insert are two statements). It exists to stop a runaway client, not to meter.
@@ -36,6 +38,8 @@ DEFAULT_MAX_DATASET_VALUES = 100_000_000  # MNIST's 70,000 x 784 = 54.9M fits
 DEFAULT_MAX_NETWORK_PARAMETERS = 10_000_000
 DEFAULT_MAX_EPOCHS = 100_000
 DEFAULT_MAX_QUEUED_JOBS = 10_000
+DEFAULT_MAX_SWEEP_TRIALS = 1_000
+DEFAULT_MAX_SWEEP_PARALLELISM = 64
 
 
 class LimitSettings(Protocol):
@@ -45,6 +49,8 @@ class LimitSettings(Protocol):
     max_network_parameters: int
     max_epochs: int
     max_queued_jobs: int
+    max_sweep_trials: int
+    max_sweep_parallelism: int
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Limits:
     max_network_parameters: int = DEFAULT_MAX_NETWORK_PARAMETERS
     max_epochs: int = DEFAULT_MAX_EPOCHS
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS
+    max_sweep_trials: int = DEFAULT_MAX_SWEEP_TRIALS
+    max_sweep_parallelism: int = DEFAULT_MAX_SWEEP_PARALLELISM
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> Limits:
@@ -63,6 +71,8 @@ class Limits:
             max_network_parameters=settings.max_network_parameters,
             max_epochs=settings.max_epochs,
             max_queued_jobs=settings.max_queued_jobs,
+            max_sweep_trials=settings.max_sweep_trials,
+            max_sweep_parallelism=settings.max_sweep_parallelism,
         )
 
     def check_dataset(self, n_samples: int, n_features: int, *, field: str = "dataset") -> None:
@@ -110,6 +120,25 @@ class Limits:
                 limit="max_queued_jobs",
                 value=queued,
                 maximum=self.max_queued_jobs,
+            )
+
+    def check_sweep(self, max_trials: int, parallelism: int) -> None:
+        """Trials of one sweep, in all and at once."""
+        if max_trials > self.max_sweep_trials:
+            raise LimitExceeded(
+                f"max_trials: {max_trials:,} trials; the limit is {self.max_sweep_trials:,} "
+                "(BACKPROP_MAX_SWEEP_TRIALS)",
+                limit="max_sweep_trials",
+                value=max_trials,
+                maximum=self.max_sweep_trials,
+            )
+        if parallelism > self.max_sweep_parallelism:
+            raise LimitExceeded(
+                f"parallelism: {parallelism:,} trials at once; the limit is "
+                f"{self.max_sweep_parallelism:,} (BACKPROP_MAX_SWEEP_PARALLELISM)",
+                limit="max_sweep_parallelism",
+                value=parallelism,
+                maximum=self.max_sweep_parallelism,
             )
 
     def check_job(self, sizes: Sequence[int], epochs: int, queued: int) -> None:
