@@ -29,6 +29,8 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "jobs",
         "metrics",
         "idempotency_keys",
+        "sweeps",
+        "sweep_trials",
     }
 
 
