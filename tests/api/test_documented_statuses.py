@@ -186,7 +186,12 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
     w("POST", "/v1/jobs", "/v1/jobs", json=body)  # the second queued job
     w("POST", s, s, json=sweep_body)  # 429: two are waiting
     w("POST", s, s, json={**sweep_body, "dataset_id": "missing"})
-    w("POST", s, s, json={**sweep_body, "space": {"training.nope": space["training.learning_rate"]}})
+    w(
+        "POST",
+        s,
+        s,
+        json={**sweep_body, "space": {"training.nope": space["training.learning_rate"]}},
+    )
     w("POST", s, s, json={**sweep_body, "space": {"network.sizes": {
         "type": "choice", "values": [[2, 8, 1]] * 3000}}})  # fmt: skip
     w("POST", s, s, json=sweep_body, headers={"Idempotency-Key": "not valid"})
