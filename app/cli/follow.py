@@ -1,8 +1,8 @@
 """Follow a job's event stream with a progress bar (epoch, loss, accuracy, ETA).
 
 Exit codes of `--follow`: 0 the job succeeded, 3 it failed, 4 it was cancelled (or
-deleted, or pruned by its sweep); 1 for API and connection errors, as every command. A dropped connection is
-resumed with Last-Event-ID, so no epoch is shown twice or skipped.
+deleted, or pruned by its sweep); 1 for API and connection errors, as every command. A
+dropped connection is resumed with Last-Event-ID, so no epoch is shown twice or skipped.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ import io
 from typing import Any
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -184,8 +183,8 @@ def test_pruned_trials_keep_their_metrics_weights_and_predict(
         # epochs gives them bit for bit.
         npz = client.get(f"/v1/jobs/{trial['job_id']}/weights", params={"format": "npz"})
         assert npz.status_code == 200
-        config = TrainingConfig(**{**JobSpec.stored(job["network"], job["training"])
-                                   .training.engine().to_dict(), "epochs": trial["epochs"]})  # fmt: skip
+        engine = JobSpec.stored(job["network"], job["training"]).training.engine()
+        config = TrainingConfig(**{**engine.to_dict(), "epochs": trial["epochs"]})
         alone = train(NetworkSpec(**job["network"]), config, x, y, task="classification")
         with np.load(io.BytesIO(npz.content)) as stored:
             for i, w in enumerate(alone.network.to_document()["layers"]):
@@ -204,10 +203,12 @@ def test_seeded_grid_and_random_sweeps_produce_the_same_trials(client: TestClien
     dataset = xor_dataset(client)
     lr = {"type": "log_uniform", "low": 0.01, "high": 10}
     batch = {"type": "int", "low": 1, "high": 30, "log": True}
+    grid = {"training.learning_rate": LR, "network.sizes": SIZES}
+    continuous = {"training.learning_rate": lr, "training.batch_size": batch}
     for sampler, space, n in (
-        ({"kind": "grid", "seed": 3}, {"training.learning_rate": LR, "network.sizes": SIZES}, 4),
-        ({"kind": "random", "seed": 3}, {"training.learning_rate": lr, "training.batch_size": batch}, 6),
-    ):  # fmt: skip
+        ({"kind": "grid", "seed": 3}, grid, 4),
+        ({"kind": "random", "seed": 3}, continuous, 6),
+    ):
         payload = body(dataset["id"], sampler=sampler, space=space, max_trials=n, parallelism=n)
         runs = []
         for _ in range(2):
@@ -312,7 +313,8 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
      422, "space.training.learning_rate: log_uniform needs low > 0 (got 0)"),
     ("missing high", with_space(**{"training.l2": {"type": "uniform", "low": 0}}),
      422, "space.training.l2: uniform needs both 'low' and 'high'"),
-    ("int with fractions", with_space(**{"training.epochs": {"type": "int", "low": 1.5, "high": 3}}),
+    ("int with fractions",
+     with_space(**{"training.epochs": {"type": "int", "low": 1.5, "high": 3}}),
      422, "space.training.epochs: int needs whole numbers: low is 1.5"),
     ("unknown type", with_space(**{"training.l2": {"type": "normal", "low": 0, "high": 1}}),
      422, "space.training.l2.type: Input should be 'choice', 'uniform', 'log_uniform' or 'int'"),
@@ -343,7 +345,8 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
     ("a grid over the cap",
      with_space(**{f"training.{f}": {"type": "choice", "values": list(range(1, 33))}
                    for f in ("epochs", "lr_step_epochs")}),  # fmt: skip
-     422, "space: the grid has 1,024 points; the limit is 1,000 trials (BACKPROP_MAX_SWEEP_TRIALS)"),
+     422, "space: the grid has 1,024 points; the limit is 1,000 trials "
+          "(BACKPROP_MAX_SWEEP_TRIALS)"),
     ("more trials than grid points", {"max_trials": 5},
      422, "max_trials: 5 is more than the grid's 4 points"),
     ("unknown sampler", {"sampler": {"kind": "cmaes"}},
@@ -352,7 +355,8 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
      422, "sampler: n_startup_trials is not an option of grid (it takes no options)"),
     ("unknown pruner", {"pruner": {"kind": "asha"}},
      422, "pruner.kind: Input should be 'none', 'median', 'successive_halving' or 'hyperband'"),
-    ("a pruner option Optuna refuses", {"pruner": {"kind": "successive_halving", "bootstrap_count": 2}},
+    ("a pruner option Optuna refuses",
+     {"pruner": {"kind": "successive_halving", "bootstrap_count": 2}},
      422, "pruner: bootstrap_count > 0 and min_resource == 'auto' are mutually incompatible"),
     ("unknown metric", {"objective": {"metric": "f1"}},
      422, "objective.metric: Input should be 'validation_loss', 'validation_accuracy', "),

@@ -192,9 +192,9 @@ def test_tell_records_complete_pruned_and_failed_as_optuna_does() -> None:
 
 def test_successive_halving_keeps_its_rung_values_in_the_trials_record() -> None:
     pruner = {"kind": "successive_halving", "min_resource": 1, "reduction_factor": 2}
+    rungs = {"completed_rung_0": 0.9, "completed_rung_1": 0.9}
     leader = TrialRecord(number=0, params={"training.l2": 0}, state=COMPLETE, value=0.9,
-                         intermediate={1: 0.9, 2: 0.9},
-                         system_attrs={"completed_rung_0": 0.9, "completed_rung_1": 0.9})  # fmt: skip
+                         intermediate={1: 0.9, 2: 0.9}, system_attrs=rungs)  # fmt: skip
     space = {"training.l2": {"type": "choice", "values": [0, 1]}}
     s = study([leader], space, {"kind": "grid", "seed": 0}, pruner)
     trial = s.ask()
