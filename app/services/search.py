@@ -174,8 +174,15 @@ def make_sampler(
 
 
 def make_pruner(pruner: Mapping[str, Any], epochs: int | None) -> BasePruner:
-    """The pruner of a sweep; ``epochs`` (the trials' epochs when the space does not vary
-    them) is hyperband's default ``max_resource``. Optuna's own checks raise ValueError."""
+    """The pruner of a sweep. Optuna's own checks raise ValueError.
+
+    ``epochs`` (the trials' epochs, when the space does not vary them) settles the
+    ``"auto"`` resources up front: hyperband's ``max_resource`` is ``epochs``, and
+    successive halving's ``min_resource`` is ``max(epochs // 100, 1)``, which is what
+    Optuna estimates from the first finished trial. Left to Optuna, a trial running
+    beside that first one would be judged only once the estimate exists, many epochs
+    late, and record its late (better) values as its early rungs' values, against which
+    every later trial is then pruned: a parallel sweep would lose its best trials."""
     kind = pruner["kind"]
     options = {key: value for key, value in pruner.items() if key != "kind" and value is not None}
     if kind == "none":
@@ -183,6 +190,8 @@ def make_pruner(pruner: Mapping[str, Any], epochs: int | None) -> BasePruner:
     if kind == "median":
         return MedianPruner(**options)
     if kind == "successive_halving":
+        if options.get("min_resource", "auto") == "auto" and epochs is not None:
+            options["min_resource"] = max(epochs // 100, 1)
         return SuccessiveHalvingPruner(**options)
     if kind == "hyperband":
         options.setdefault("max_resource", epochs if epochs is not None else "auto")

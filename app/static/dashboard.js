@@ -9,7 +9,7 @@
 "use strict";
 
 const LIST_REFRESH_MS = 2000;
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 const SVG_NS = "http://www.w3.org/2000/svg";
 const KEY_STORAGE = "backprop.apiKey";
 const RETRY_MS = 1000;

@@ -112,9 +112,18 @@ def test_hyperband_defaults_max_resource_to_the_trials_epochs() -> None:
     assert search.make_pruner({"kind": "hyperband"}, None)._max_resource == "auto"  # type: ignore[attr-defined]
 
 
+def test_successive_halvings_auto_min_resource_is_settled_from_the_epochs() -> None:
+    # What Optuna estimates from the first finished trial, known before any has finished.
+    for epochs, expected in ((30, 1), (300, 3), (None, None)):
+        pruner = search.make_pruner({"kind": "successive_halving"}, epochs)
+        assert pruner._min_resource == expected  # type: ignore[attr-defined]
+    given = search.make_pruner({"kind": "successive_halving", "min_resource": 5}, 300)
+    assert given._min_resource == 5  # type: ignore[attr-defined]
+
+
 def test_optunas_own_checks_surface_as_value_errors() -> None:
-    with pytest.raises(ValueError, match="bootstrap_count"):
-        search.make_pruner({"kind": "successive_halving", "bootstrap_count": 2}, 30)
+    with pytest.raises(ValueError, match="bootstrap_count"):  # auto, with epochs searched
+        search.make_pruner({"kind": "successive_halving", "bootstrap_count": 2}, None)
 
 
 def test_random_and_tpe_seed_each_trial_from_the_sweep_seed_and_its_number() -> None:

@@ -111,9 +111,7 @@ def test_a_sweep_survives_kill_9_of_the_api_and_every_worker(
                 select(Job.id, Job.trial, Job.attempts).where(Job.sweep_id == sweep_id)
             ).all()
             recorded = conn.execute(
-                select(SweepTrial.number, SweepTrial.state).where(
-                    SweepTrial.sweep_id == sweep_id
-                )
+                select(SweepTrial.number, SweepTrial.state).where(SweepTrial.sweep_id == sweep_id)
             ).all()
         assert sorted(j.trial for j in jobs) == list(range(6))  # one job per trial, no more
         assert sorted(r.number for r in recorded) == list(range(6))
