@@ -421,3 +421,42 @@ def test_a_full_queue_answers_429_and_stores_nothing(tmp_path: Any) -> None:
         refused = client.post("/v1/sweeps", json=body(dataset["id"]))
         assert refused.status_code == 429 and refused.headers["Retry-After"]
         assert client.get("/v1/sweeps").json()["total"] == 1
+
+
+def test_the_openapi_examples_run_as_they_are(client: TestClient, worker: Worker) -> None:
+    schema = client.get("/openapi.json").json()
+    examples = schema["paths"]["/v1/sweeps"]["post"]["requestBody"]["content"]["application/json"][
+        "examples"
+    ]
+    generate = schema["paths"]["/v1/datasets/generate"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["examples"]
+    dataset = client.post("/v1/datasets/generate", json=next(iter(generate.values()))["value"])
+    assert dataset.status_code == 201, dataset.text
+    for name, example in examples.items():
+        sweep = create(client, example["value"])
+        for _ in range(50):
+            if worker.run_once() is None:
+                break
+        done = client.get(f"/v1/sweeps/{sweep['id']}").json()
+        assert done["status"] == "succeeded", (name, done)
+        assert done["best"] is not None, name
+        if name == "grid":
+            assert done["best"]["value"] == 1.0  # some grid point solves XOR
+        else:
+            assert done["best"]["value"] < 0.2, done["best"]  # a low validation loss
+            assert done["counts"].get("pruned", 0) > 0, done["counts"]
+
+
+def test_a_retried_create_with_the_same_idempotency_key_makes_one_sweep(
+    client: TestClient,
+) -> None:
+    dataset = xor_dataset(client)
+    headers = {"Idempotency-Key": "sweep-retry-1"}
+    first = client.post("/v1/sweeps", json=body(dataset["id"]), headers=headers)
+    again = client.post("/v1/sweeps", json=body(dataset["id"]), headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert client.get("/v1/sweeps").json()["total"] == 1
+    assert client.get("/v1/jobs").json()["total"] == 1  # its first trial, once
