@@ -78,7 +78,9 @@ def submit(
         training=training,
         initial_weights=initial_weights,
         epoch=0,
-        epochs=int(training.get("epochs") or 0),
+        # A refused trial's epochs may be any integer its space allows: the column keeps
+        # 0 for one it cannot hold (its training JSON keeps the value).
+        epochs=_storable(training.get("epochs")),
         attempts=0,
         max_attempts=max_attempts,
         cancel_requested=False,
@@ -96,6 +98,12 @@ def submit(
     else:
         session.flush()
     return job
+
+
+def _storable(epochs: Any) -> int:
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and 0 <= epochs < 2**31:
+        return epochs
+    return 0
 
 
 def claim_statement(dialect: str, values: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ PRUNED_COLOUR = "#9a9a9a"
 FAILED_COLOUR = "#d62728"
 TRIAL_COLOUR = CLASS_COLOURS[0]
 BEST_COLOUR = CLASS_COLOURS[1]
+MAX_PANELS = 12
 
 
 def _label(value: Any) -> str:
@@ -119,12 +120,14 @@ def params_plot(
     space: Mapping[str, Mapping[str, Any]] = sweep["space"]
     metric = sweep["objective"]["metric"]
     best = (sweep.get("best") or {}).get("number")
-    paths = sorted(space)
+    # At most one panel per 150 pixels (and 12 in all): a large space shows its first paths.
+    paths = sorted(space)[: max(1, min(MAX_PANELS, width // 150))]
+    shown = "" if len(paths) == len(space) else f" (the first {len(paths)} of {len(space)})"
     scored = [t for t in trials if t.get("value") is not None]
     with _LOCK:
         fig = _figure(width, height)
         axes = fig.subplots(1, len(paths), squeeze=False, sharey=True)[0]
-        fig.suptitle(f"sweep {sweep['name']} · {metric.replace('_', ' ')} by parameter")
+        fig.suptitle(f"sweep {sweep['name']} · {metric.replace('_', ' ')} by parameter{shown}")
         values = [float(t["value"]) for t in scored]
         for ax, path in zip(axes, paths, strict=True):
             dim = space[path]

@@ -174,7 +174,8 @@ def remove(session: Session, dataset_id: str) -> None:
     if rowcount(result):
         return
     get(session, dataset_id)  # raises NotFound
+    by_job = session.scalar(select(in_use))
     session.rollback()
-    raise Conflict(
-        f"dataset {dataset_id!r} is used by a queued or running job or an unfinished sweep"
-    )
+    if by_job:
+        raise Conflict(f"dataset {dataset_id!r} is used by a queued or running job")
+    raise Conflict(f"dataset {dataset_id!r} is used by an unfinished sweep")

@@ -255,10 +255,14 @@ def test_a_dataset_an_unfinished_sweep_uses_cannot_be_deleted(
 ) -> None:
     dataset = xor_dataset(client)
     sweep = create(client, body(dataset["id"], parallelism=1))
-    worker.run_once()  # trial 0 done, trial 1 queued; between two trials nothing may run
+    first = client.get(f"/v1/sweeps/{sweep['id']}/trials").json()["items"][0]["job_id"]
+    client.post(f"/v1/jobs/{first}/cancel")  # no job uses it now, but more trials will
     refused = client.delete(f"/v1/datasets/{dataset['id']}")
-    assert refused.status_code == 409 and "unfinished sweep" in refused.json()["detail"]
-    run_all(worker, client, sweep["id"])
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == (f"dataset '{dataset['id']}' is used by an unfinished sweep")
+    run_all(worker, client, sweep["id"])  # a worker's tick tells trial 0, asks the rest
+    done = client.get(f"/v1/sweeps/{sweep['id']}").json()
+    assert done["counts"] == {"cancelled": 1, "succeeded": 3} and done["status"] == "succeeded"
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
 
 
@@ -460,3 +464,37 @@ def test_a_retried_create_with_the_same_idempotency_key_makes_one_sweep(
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert client.get("/v1/sweeps").json()["total"] == 1
     assert client.get("/v1/jobs").json()["total"] == 1  # its first trial, once
+
+
+def test_trials_over_a_limit_fail_with_the_limit_as_the_reason(
+    client: TestClient, worker: Worker
+) -> None:
+    dataset = xor_dataset(client)
+    space = {"training.epochs": {"type": "int", "low": 10**19, "high": 10**20}}
+    payload = body(dataset["id"], space=space, sampler={"kind": "random", "seed": 0},
+                   max_trials=2, parallelism=2)  # fmt: skip
+    sweep = create(client, payload)  # each trial's job is refused: it is stored failed
+    assert sweep["finished_at"] is not None and sweep["status"] == "failed"
+    assert sweep["error"].startswith("none of its 2 trials completed; the first error: ")
+    trials = client.get(f"/v1/sweeps/{sweep['id']}/trials").json()["items"]
+    for trial in trials:
+        assert trial["status"] == "failed" and trial["epochs"] == 0
+        assert trial["error"].startswith("training.epochs: "), trial["error"]
+        assert trial["error"].endswith("the limit is 100,000 (BACKPROP_MAX_EPOCHS)")
+        job = client.get(f"/v1/jobs/{trial['job_id']}").json()
+        assert job["training"]["epochs"] == trial["params"]["training.epochs"] >= 10**19
+    assert worker.run_once() is None
+
+
+def test_the_params_plot_of_a_wide_space_shows_its_first_paths(client: TestClient) -> None:
+    dataset = xor_dataset(client)
+    fields = ["epochs", "lr_step_epochs", "lr_patience", "seed"]
+    space = {f"training.{f}": {"type": "choice", "values": [1, 2]} for f in fields}
+    sweep = create(client, body(dataset["id"], space=space, max_trials=1))
+    for width in (200, 900):
+        plot = client.get(f"/v1/sweeps/{sweep['id']}/plots/params.svg", params={"width": width})
+        assert plot.status_code == 200, plot.text
+    assert (
+        "the first 1 of 4"
+        in client.get(f"/v1/sweeps/{sweep['id']}/plots/params.svg", params={"width": 200}).text
+    )
