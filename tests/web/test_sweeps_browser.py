@@ -85,7 +85,7 @@ def test_the_sweep_view_shows_the_leaderboard_plots_and_trials(
         page.screenshot(path=os.environ["BACKPROP_SCREENSHOTS"], full_page=True)
 
     first.locator("a").click()  # the best trial's job
-    page.wait_for_selector("#job-panel:not([hidden])")
+    page.wait_for_selector('#job-panel[data-status="succeeded"]:not([hidden])')
     assert page.locator("#sweep-panel").is_hidden()
     assert page.locator("#job-status").inner_text() == "succeeded"
     row.click()  # and back to the sweep
