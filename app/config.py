@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most snapshots x network parameters one job may keep (422 above).",
     )
+    max_sweep_trials: int = Field(
+        default=1000, ge=1, description="Most trials one sweep may ask for (422 above)."
+    )
+    max_sweep_parallelism: int = Field(
+        default=64, ge=1, description="Most trials of one sweep queued or running at once."
+    )
     idempotency_ttl_seconds: float = Field(
         default=86_400.0, gt=0, description="How long an Idempotency-Key's response is replayed."
     )

@@ -1,9 +1,10 @@
 """Every job state transition, shared by the API and the worker.
 
-Lifecycle: ``queued -> running -> succeeded | failed | cancelled`` (and
-``queued -> cancelled``). Each transition is one short write transaction whose first
-statement is the write (so SQLite in WAL mode queues writers on its busy timeout instead
-of failing a read-then-write upgrade). Writes made on behalf of a running job are
+Lifecycle: ``queued -> running -> succeeded | failed | cancelled | pruned`` (and
+``queued -> cancelled``; ``pruned``: a sweep's pruner stopped the trial at an epoch
+end). Each transition is one short write transaction whose first statement is the
+write (so SQLite in WAL mode queues writers on its busy timeout instead of failing a
+read-then-write upgrade). Writes made on behalf of a running job are
 *fenced*: they only apply while the caller's ``lease_token`` is still the job's, so a
 worker that lost its lease (it stalled, the job was requeued and claimed by another, or
 the job was deleted) can never overwrite the new owner's results.
@@ -56,10 +57,21 @@ def submit(
     training: dict[str, Any],
     initial_weights: list[dict[str, Any]] | None,
     max_attempts: int,
+    sweep_id: str | None = None,
+    trial: int | None = None,
+    owner: str | None = None,
+    error: str | None = None,
+    commit: bool = True,
 ) -> Job:
-    """Store a new queued job (the caller has validated the spec against the dataset)."""
+    """Store a new queued job (the caller has validated the spec against the dataset).
+
+    A sweep's trial passes its ``sweep_id``, ``trial`` number and the sweep's ``owner``,
+    and ``commit=False`` to store it in the sweep's transaction; a trial whose params make
+    an invalid job is stored ``failed`` at once with the reason (``error``).
+    """
+    now = utcnow()
     job = Job(
-        status=JobStatus.queued.value,
+        status=JobStatus.queued.value if error is None else JobStatus.failed.value,
         dataset_id=dataset.id,
         task=dataset.task,
         classes=dataset.classes,
@@ -67,15 +79,32 @@ def submit(
         training=training,
         initial_weights=initial_weights,
         epoch=0,
-        epochs=int(training["epochs"]),
+        # A refused trial's epochs may be any integer its space allows: the column keeps
+        # 0 for one it cannot hold (its training JSON keeps the value).
+        epochs=_storable(training.get("epochs")),
         attempts=0,
         max_attempts=max_attempts,
         cancel_requested=False,
-        created_at=utcnow(),
+        error=error,
+        created_at=now,
+        finished_at=None if error is None else now,
+        sweep_id=sweep_id,
+        trial=trial,
     )
+    if owner is not None:
+        job.owner = owner
     session.add(job)
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return job
+
+
+def _storable(epochs: Any) -> int:
+    if isinstance(epochs, int) and not isinstance(epochs, bool) and 0 <= epochs < 2**31:
+        return epochs
+    return 0
 
 
 def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
@@ -184,6 +213,22 @@ def request_cancel(session: Session, job_id: str) -> str:
     raise Conflict(f"job {job_id!r} is already {status}")
 
 
+def request_cancel_sweep(session: Session, sweep_id: str) -> None:
+    """Cancel a sweep's queued jobs now and flag its running ones, in the caller's
+    transaction (the sweep's cancel commits it)."""
+    now = utcnow()
+    queued = jobs.c.status == JobStatus.queued.value
+    session.execute(
+        update(jobs)
+        .where(jobs.c.sweep_id == sweep_id, jobs.c.status.in_(ACTIVE_STATUSES))
+        .values(
+            cancel_requested=True,
+            status=case((queued, JobStatus.cancelled.value), else_=jobs.c.status),
+            finished_at=case((queued, now), else_=jobs.c.finished_at),
+        )
+    )
+
+
 def requeue_stalled(session: Session, now: datetime | None = None) -> tuple[int, int]:
     """Jobs whose lease expired (their worker died): back to queued, or failed after
     ``max_attempts`` lost workers, or cancelled if a cancel was pending.
@@ -223,6 +268,13 @@ def _fenced_update(session: Session, lease: Lease, **values: Any) -> None:
     if row is None:
         session.rollback()
         raise LeaseLost(f"job {lease.job_id} is no longer held by token {lease.token}")
+
+
+def fence(session: Session, lease: Lease) -> None:
+    """Inside the caller's transaction: raise LeaseLost (rolled back) unless the lease is
+    still held, and keep the job's row locked until the commit (a sweep's pruner records
+    a decision for a job only while its worker holds it)."""
+    _fenced_update(session, lease, lease_token=jobs.c.lease_token)
 
 
 def reset_progress(session: Session, lease: Lease, epoch: int) -> None:
@@ -287,8 +339,13 @@ def finish(
     weights: bytes | None = None,
     final_metrics: dict[str, Any] | None = None,
 ) -> None:
-    """Mark the job succeeded, failed or cancelled, with its results (fenced)."""
-    if status not in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled):
+    """Mark the job succeeded, failed, cancelled or pruned, with its results (fenced)."""
+    if status not in (
+        JobStatus.succeeded,
+        JobStatus.failed,
+        JobStatus.cancelled,
+        JobStatus.pruned,
+    ):
         raise ValueError(f"finish: {status} is not a final status")
     values: dict[str, Any] = {
         "status": status.value,
@@ -303,6 +360,14 @@ def finish(
         values["weights"] = weights
     _fenced_update(session, lease, **values)
     session.commit()
+
+
+def delete_sweep_jobs(session: Session, sweep_id: str) -> None:
+    """Delete a sweep's jobs and their metrics, in the caller's transaction (the sweep's
+    delete commits it); running ones stop as with :func:`delete_job`."""
+    ids = select(jobs.c.id).where(jobs.c.sweep_id == sweep_id)
+    session.execute(delete(metrics).where(metrics.c.job_id.in_(ids)))
+    session.execute(delete(jobs).where(jobs.c.sweep_id == sweep_id))
 
 
 def delete_job(session: Session, job_id: str) -> None:

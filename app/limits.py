@@ -16,6 +16,8 @@ for and the setting that changes it, e.g.::
 | jobs waiting in the queue | ``MAX_QUEUED_JOBS`` | 10,000 | 429 |
 | weight snapshots of one job | ``MAX_SNAPSHOTS`` | 1,000 | 422 |
 | snapshots x network parameters of one job | ``MAX_SNAPSHOT_VALUES`` | 20,000,000 | 422 |
+| trials of one sweep | ``MAX_SWEEP_TRIALS`` | 1,000 | 422 |
+| trials of one sweep queued or running at once | ``MAX_SWEEP_PARALLELISM`` | 64 | 422 |
 
 The queue limit is soft: two submits racing at the limit may both pass (the count and
 the insert are two statements). It exists to stop a runaway client, not to meter.
@@ -40,6 +42,8 @@ DEFAULT_MAX_EPOCHS = 100_000
 DEFAULT_MAX_QUEUED_JOBS = 10_000
 DEFAULT_MAX_SNAPSHOTS = 1_000
 DEFAULT_MAX_SNAPSHOT_VALUES = 20_000_000  # 160 MB of float64 weights per job
+DEFAULT_MAX_SWEEP_TRIALS = 1_000
+DEFAULT_MAX_SWEEP_PARALLELISM = 64
 
 
 class LimitSettings(Protocol):
@@ -51,6 +55,8 @@ class LimitSettings(Protocol):
     max_queued_jobs: int
     max_snapshots: int
     max_snapshot_values: int
+    max_sweep_trials: int
+    max_sweep_parallelism: int
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Limits:
     max_queued_jobs: int = DEFAULT_MAX_QUEUED_JOBS
     max_snapshots: int = DEFAULT_MAX_SNAPSHOTS
     max_snapshot_values: int = DEFAULT_MAX_SNAPSHOT_VALUES
+    max_sweep_trials: int = DEFAULT_MAX_SWEEP_TRIALS
+    max_sweep_parallelism: int = DEFAULT_MAX_SWEEP_PARALLELISM
 
     @classmethod
     def from_settings(cls, settings: LimitSettings) -> Limits:
@@ -73,6 +81,8 @@ class Limits:
             max_queued_jobs=settings.max_queued_jobs,
             max_snapshots=settings.max_snapshots,
             max_snapshot_values=settings.max_snapshot_values,
+            max_sweep_trials=settings.max_sweep_trials,
+            max_sweep_parallelism=settings.max_sweep_parallelism,
         )
 
     def check_dataset(self, n_samples: int, n_features: int, *, field: str = "dataset") -> None:
@@ -154,6 +164,25 @@ class Limits:
                 limit="max_snapshot_values",
                 value=values,
                 maximum=self.max_snapshot_values,
+            )
+
+    def check_sweep(self, max_trials: int, parallelism: int) -> None:
+        """Trials of one sweep, in all and at once."""
+        if max_trials > self.max_sweep_trials:
+            raise LimitExceeded(
+                f"max_trials: {max_trials:,} trials; the limit is {self.max_sweep_trials:,} "
+                "(BACKPROP_MAX_SWEEP_TRIALS)",
+                limit="max_sweep_trials",
+                value=max_trials,
+                maximum=self.max_sweep_trials,
+            )
+        if parallelism > self.max_sweep_parallelism:
+            raise LimitExceeded(
+                f"parallelism: {parallelism:,} trials at once; the limit is "
+                f"{self.max_sweep_parallelism:,} (BACKPROP_MAX_SWEEP_PARALLELISM)",
+                limit="max_sweep_parallelism",
+                value=parallelism,
+                maximum=self.max_sweep_parallelism,
             )
 
     def check_job(

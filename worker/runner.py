@@ -22,6 +22,7 @@ from app.jobqueue import Lease
 from app.nn import DivergenceError, EpochMetrics, TrainState, train
 from app.schemas.jobs import JobSpec, MetricRow
 from app.services import training
+from worker import trials
 from worker.lease import LeaseGuard
 from worker.runtime import RuntimeLimit
 
@@ -75,6 +76,7 @@ class Worker:
                 self._last_requeue = time.monotonic()
                 if requeued or failed:
                     log.info("stalled jobs: %d requeued, %d failed", requeued, failed)
+                trials.advance_due(self.sessions, self.settings)
             if self.shutdown.is_set():
                 return None
             lease = jobqueue.claim(session, self.owner, self.settings.lease_seconds)
@@ -87,6 +89,8 @@ class Worker:
             self._run_job(lease, guard)
         except LeaseLost:
             log.warning("job %s: lease lost; result discarded", lease.job_id)
+        else:
+            trials.advance_sweep(self.sessions, self.settings, lease.job_id)
         finally:
             guard.stop()
         return lease.job_id
@@ -126,6 +130,7 @@ class Worker:
             lease,
             self.settings.checkpoint_seconds,
             snapshot_every=job_spec.training.snapshot_every,
+            prune=trials.prune_check(self.sessions, lease),
         )
         try:
             result = train(
@@ -141,6 +146,13 @@ class Worker:
             )
         except (LeaseLost, SQLAlchemyError):
             raise  # not the job's fault: its lease expires and another attempt resumes it
+        except trials.TrialPruned as pruned:  # a sweep's pruner: the weights of that epoch
+            guard.stop()
+            if guard.lost.is_set():
+                raise LeaseLost(lease.job_id) from None
+            weights = pruned.network.to_npz()
+            self._finish(lease, JobStatus.pruned, weights=weights, final_metrics=self._final(lease))
+            return
         except DivergenceError as exc:
             guard.stop()
             self._finish(lease, JobStatus.failed, error=str(exc))
@@ -182,7 +194,8 @@ class Worker:
 class _EpochRecorder:
     """``on_epoch_end``: one metrics row per epoch, plus a checkpoint when the last one
     is at least ``checkpoint_seconds`` old (every epoch when 0), plus the weights after
-    every ``snapshot_every``-th epoch (``training.snapshot_every``)."""
+    every ``snapshot_every``-th epoch (``training.snapshot_every``). For a sweep's trial,
+    ``prune`` asks the pruner first (worker/trials.py)."""
 
     def __init__(
         self,
@@ -190,17 +203,22 @@ class _EpochRecorder:
         lease: Lease,
         every: float,
         snapshot_every: int | None = None,
+        prune: trials.PruneCheck | None = None,
     ) -> None:
         self.sessions = sessions
         self.lease = lease
         self.every = every
         self.snapshot_every = snapshot_every
+        self.prune = prune
         self.last_checkpoint = time.monotonic()
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
         row = MetricRow.model_validate(metrics).columns()
+        # A pruned epoch stores no checkpoint: a resume after a crash recomputes up to it
+        # and is pruned there again (the verdict is recorded).
+        pruned = self.prune is not None and self.prune(metrics)
         checkpoint = None
-        if time.monotonic() - self.last_checkpoint >= self.every:
+        if not pruned and time.monotonic() - self.last_checkpoint >= self.every:
             checkpoint = state.to_bytes()
             self.last_checkpoint = time.monotonic()
         snapshot = None
@@ -208,3 +226,5 @@ class _EpochRecorder:
             snapshot = state.network.to_npz()
         with self.sessions() as session:
             jobqueue.record_epoch(session, self.lease, row, checkpoint, snapshot)
+        if pruned:
+            raise trials.TrialPruned(metrics.epoch, state.network)

@@ -63,7 +63,13 @@ MAX_KEY_LENGTH = 255  # the column's length
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 #: POST paths whose requests honour the header (the endpoints that create resources).
-DEFAULT_PATHS = ("/v1/jobs", "/v1/datasets", "/v1/datasets/upload", "/v1/datasets/generate")
+DEFAULT_PATHS = (
+    "/v1/jobs",
+    "/v1/datasets",
+    "/v1/datasets/upload",
+    "/v1/datasets/generate",
+    "/v1/sweeps",
+)
 
 #: Response headers worth replaying; the rest (date, server, content-length) are redone.
 _REPLAYED_HEADERS = {b"content-type", b"location"}

@@ -29,6 +29,7 @@ from app.api.routes import (
     jobs,
     plots,
     previews,
+    sweeps,
 )
 from app.config import Settings, get_settings
 from app.db.ownership import adopt_legacy_owners
@@ -104,5 +105,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(backprop.router)
     app.include_router(events.router)
     app.include_router(plots.router)
+    app.include_router(sweeps.router)
     app.include_router(dashboard.router)
     return app

@@ -22,6 +22,7 @@ COMMANDS: list[str] = [
     "app.cli.jobs:register",
     "app.cli.jobs:register_weights",
     "app.cli.jobs:register_predict",
+    "app.cli.sweeps:register",
 ]
 
 

@@ -1,8 +1,8 @@
 """Follow a job's event stream with a progress bar (epoch, loss, accuracy, ETA).
 
 Exit codes of `--follow`: 0 the job succeeded, 3 it failed, 4 it was cancelled (or
-deleted); 1 for API and connection errors, as every command. A dropped connection is
-resumed with Last-Event-ID, so no epoch is shown twice or skipped.
+deleted, or pruned by its sweep); 1 for API and connection errors, as every command. A
+dropped connection is resumed with Last-Event-ID, so no epoch is shown twice or skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 
 from app.cli.client import BackpropClient, CLIError
 
-EXIT_CODES = {"succeeded": 0, "failed": 3, "cancelled": 4, "deleted": 4}
+EXIT_CODES = {"succeeded": 0, "failed": 3, "cancelled": 4, "deleted": 4, "pruned": 4}
 RECONNECTS = 5
 
 

@@ -14,7 +14,7 @@ from app.cli.client import BackpropClient, CLIError, command
 from app.cli.follow import follow
 from app.cli.output import print_json, print_table
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "pruned")
 COLUMNS = (
     ("id", "id"),
     ("status", "status"),

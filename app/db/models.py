@@ -1,4 +1,5 @@
-"""ORM models: datasets, jobs, their per-epoch metrics and weight snapshots.
+"""ORM models: datasets, jobs, their per-epoch metrics and weight snapshots; sweeps and
+their trials; the health probe.
 
 Arrays (dataset inputs/targets, weights, checkpoints) are stored as binary blobs
 (``.npy``/``.npz`` bytes), never as JSON text. Only portable types are used so the same
@@ -34,7 +35,28 @@ def new_id() -> str:
 
 
 class JobStatus(StrEnum):
-    """Lifecycle: queued -> running -> succeeded | failed | cancelled (queued -> cancelled)."""
+    """Lifecycle: queued -> running -> succeeded | failed | cancelled | pruned
+    (queued -> cancelled). ``pruned``: a sweep's pruner stopped the trial at an epoch end."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    pruned = "pruned"
+
+
+ACTIVE_STATUSES = (JobStatus.queued.value, JobStatus.running.value)
+FINISHED_STATUSES = (
+    JobStatus.succeeded.value,
+    JobStatus.failed.value,
+    JobStatus.cancelled.value,
+    JobStatus.pruned.value,
+)
+
+
+class SweepStatus(StrEnum):
+    """queued (no trial started yet) -> running -> succeeded | failed | cancelled."""
 
     queued = "queued"
     running = "running"
@@ -43,12 +65,7 @@ class JobStatus(StrEnum):
     cancelled = "cancelled"
 
 
-ACTIVE_STATUSES = (JobStatus.queued.value, JobStatus.running.value)
-FINISHED_STATUSES = (
-    JobStatus.succeeded.value,
-    JobStatus.failed.value,
-    JobStatus.cancelled.value,
-)
+ACTIVE_SWEEP_STATUSES = (SweepStatus.queued.value, SweepStatus.running.value)
 
 
 class Base(DeclarativeBase):
@@ -70,7 +87,7 @@ class Dataset(Base):
     inputs: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     targets: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # SHA-256 of the API key that created it (never the key); None when auth is off.
+    # The owner id of the API key that created it (never the key); None when auth is off.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
@@ -78,7 +95,11 @@ class Job(Base):
     """A training job, its lease (who runs it, until when) and its results."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # One job per trial of a sweep (NULLs, the jobs outside sweeps, never collide).
+        Index("ux_jobs_sweep_trial", "sweep_id", "trial", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     status: Mapped[str] = mapped_column(String(20), default=JobStatus.queued.value)
@@ -107,8 +128,12 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    # SHA-256 of the API key that created it (never the key); None when auth is off.
+    # The owner id of the API key that created it (never the key); None when auth is off.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The sweep this job is a trial of, and the trial's number (both None otherwise). No
+    # foreign key: the sweeps service deletes a sweep's jobs with it, in one transaction.
+    sweep_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Metric(Base):
@@ -167,3 +192,57 @@ class HealthProbe(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Sweep(Base):
+    """A hyperparameter search: a base job spec, a search space, an Optuna sampler and
+    pruner, and how many trials to run (app/services/sweeps.py).
+
+    ``revision`` is bumped by every decision taken for the sweep (ask, tell, prune): that
+    write is the first statement of the decision's transaction, so it holds the sweep's
+    row lock (PostgreSQL) or the database's write lock (SQLite) until the commit and
+    decisions for one sweep never interleave, whichever host takes them.
+    """
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=SweepStatus.queued.value, index=True)
+    dataset_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("datasets.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    network: Mapped[dict[str, Any]] = mapped_column(JSON)
+    training: Mapped[dict[str, Any]] = mapped_column(JSON)
+    space: Mapped[dict[str, Any]] = mapped_column(JSON)
+    sampler: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pruner: Mapped[dict[str, Any]] = mapped_column(JSON)
+    objective: Mapped[dict[str, Any]] = mapped_column(JSON)
+    max_trials: Mapped[int] = mapped_column(Integer)
+    parallelism: Mapped[int] = mapped_column(Integer)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The owner id of the API key that created it (never the key); None when auth is off.
+    owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class SweepTrial(Base):
+    """Optuna's record of one trial: the params it sampled (its own representation: a
+    ``choice`` is an index into ``values``), its state and value once told, its system
+    attributes (the grid point, successive halving's rung values) and the epoch at which
+    the pruner stopped it. The trial's job is the one with (sweep_id, trial) = this key."""
+
+    __tablename__ = "sweep_trials"
+
+    sweep_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    system_attrs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

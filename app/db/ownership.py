@@ -1,7 +1,7 @@
-"""Ownership: who may see which datasets and jobs, enforced on every ORM query.
+"""Ownership: who may see which datasets, jobs and sweeps, enforced on every ORM query.
 
-With API keys configured, datasets and jobs get ``owner`` = a slow, salted hash of the
-key that created them (:func:`owner_of`; the key itself is never stored). While a
+With API keys configured, datasets, jobs and sweeps get ``owner`` = a slow, salted hash
+of the key that created them (:func:`owner_of`; the key itself is never stored). While a
 request made with a user key is served, every ORM query of a session from
 :func:`app.db.session.make_sessionmaker` is filtered to that owner
 (``with_loader_criteria`` added by a ``do_orm_execute`` hook), so another owner's items
@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import Engine, event, update
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker, with_loader_criteria
 
-from app.db.models import Dataset, Job
+from app.db.models import Dataset, Job, Sweep
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def owner_scoped_key(key: str) -> str:
 
 
 def _filter_by_owner(state: ORMExecuteState) -> None:
-    """A user key's request sees only its own datasets and jobs (SELECT/UPDATE/DELETE)."""
+    """A user key's request sees only its own datasets, jobs and sweeps (SELECT/UPDATE/DELETE)."""
     principal = _principal.get()
     if principal is None or principal.admin or state.is_column_load:
         return
@@ -114,16 +114,17 @@ def _filter_by_owner(state: ORMExecuteState) -> None:
         state.statement = state.statement.options(
             with_loader_criteria(Dataset, Dataset.owner == owner, include_aliases=True),
             with_loader_criteria(Job, Job.owner == owner, include_aliases=True),
+            with_loader_criteria(Sweep, Sweep.owner == owner, include_aliases=True),
         )
 
 
 def _stamp_owner(session: Session, _context: Any, _instances: Any) -> None:
-    """New datasets and jobs belong to the key of the request that creates them."""
+    """New datasets, jobs and sweeps belong to the key of the request that creates them."""
     principal = _principal.get()
     if principal is None or principal.owner is None:
         return
     for obj in session.new:
-        if isinstance(obj, Dataset | Job) and obj.owner is None:
+        if isinstance(obj, Dataset | Job | Sweep) and obj.owner is None:
             obj.owner = principal.owner
 
 

@@ -116,6 +116,8 @@ class Job(BaseModel):
     attempts: int
     cancel_requested: bool
     final_metrics: dict[str, Any] | None
+    sweep_id: str | None = Field(default=None, description="The sweep this job is a trial of.")
+    trial: int | None = Field(default=None, description="Its trial number in that sweep.")
 
 
 class JobList(BaseModel):

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.schemas.jobs import Status
+
 
 class TrainingPoints(BaseModel):
     """The job's training set, to draw on top of the grid."""
@@ -19,7 +21,7 @@ class BoundaryGrid(BaseModel):
     """The network's outputs over a regular grid covering the 2-D inputs (10% margins)."""
 
     job_id: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: Status
     epoch: int = Field(description="Epochs trained by the weights used (checkpoint or final).")
     resolution: int = Field(description="Grid points along each axis.")
     x: list[float] = Field(description="Grid coordinates along input 1.")

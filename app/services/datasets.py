@@ -20,7 +20,7 @@ from app.datasets import (
     parse_npz,
 )
 from app.db.faults import free_bytes
-from app.db.models import ACTIVE_STATUSES, Dataset, Job
+from app.db.models import ACTIVE_STATUSES, ACTIVE_SWEEP_STATUSES, Dataset, Job, Sweep
 from app.db.session import rowcount
 from app.db.types import utcnow
 from app.errors import Conflict, InvalidInput, NotFound, StorageFull
@@ -167,6 +167,13 @@ def get(session: Session, dataset_id: str, *, arrays: bool = False) -> Dataset:
     return dataset
 
 
+def resolve(session: Session, dataset_id: str | None, dataset_name: str | None) -> Dataset:
+    """The dataset a request names by ``dataset_id`` or else ``dataset_name``, or NotFound."""
+    if dataset_id is not None:
+        return get(session, dataset_id)
+    return find_by_name(session, str(dataset_name))
+
+
 def find_by_name(session: Session, name: str) -> Dataset:
     """The newest dataset called ``name``, or NotFound."""
     stmt = (
@@ -215,13 +222,21 @@ def arrays(session: Session, dataset_id: str) -> Arrays:
 
 
 def remove(session: Session, dataset_id: str) -> None:
-    """Delete a dataset unless a queued or running job uses it (one atomic DELETE).
-    Finished jobs keep their results; their ``dataset_id`` becomes null."""
+    """Delete a dataset unless a queued or running job or an unfinished sweep (which
+    will make more trials of it) uses it (one atomic DELETE). Finished jobs and sweeps
+    keep their results; their ``dataset_id`` becomes null."""
     in_use = exists().where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATUSES))
-    result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, ~in_use))
+    sweeping = exists().where(
+        Sweep.dataset_id == dataset_id,
+        Sweep.status.in_(ACTIVE_SWEEP_STATUSES) | Sweep.finished_at.is_(None),
+    )
+    result = session.execute(delete(Dataset).where(Dataset.id == dataset_id, ~in_use, ~sweeping))
     session.commit()
     if rowcount(result):
         return
     get(session, dataset_id)  # raises NotFound
+    by_job = session.scalar(select(in_use))
     session.rollback()
-    raise Conflict(f"dataset {dataset_id!r} is used by a queued or running job")
+    if by_job:
+        raise Conflict(f"dataset {dataset_id!r} is used by a queued or running job")
+    raise Conflict(f"dataset {dataset_id!r} is used by an unfinished sweep")

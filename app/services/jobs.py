@@ -29,11 +29,24 @@ from app.services.arrays import float_rows
 def create(session: Session, settings: Settings, request: JobCreate) -> Job:
     """Queue a job after checking its spec against the dataset and the limits; nothing is
     stored when a check fails."""
-    if request.dataset_id is not None:
-        dataset = datasets.get(session, request.dataset_id)
-    else:
-        dataset = datasets.find_by_name(session, str(request.dataset_name))
-    spec = request.spec()
+    dataset = datasets.resolve(session, request.dataset_id, request.dataset_name)
+    return submit(session, settings, request.spec(), dataset)
+
+
+def submit(
+    session: Session,
+    settings: Settings,
+    spec: JobSpec,
+    dataset: Dataset,
+    *,
+    sweep_id: str | None = None,
+    trial: int | None = None,
+    owner: str | None = None,
+    commit: bool = True,
+) -> Job:
+    """Every check of a new job (the limits, the spec against the dataset), then queue it;
+    a sweep's trials come through here too (``commit=False``: in the sweep's transaction).
+    Raises LimitExceeded, QueueFull, SpecError or InvalidInput, storing nothing."""
     Limits.from_settings(settings).check_job(
         spec.network.sizes,
         spec.training.epochs,
@@ -42,7 +55,14 @@ def create(session: Session, settings: Settings, request: JobCreate) -> Job:
     )
     check_against(session, spec, dataset)
     return jobqueue.submit(
-        session, dataset=dataset, **spec.columns(), max_attempts=settings.max_attempts
+        session,
+        dataset=dataset,
+        **spec.columns(),
+        max_attempts=settings.max_attempts,
+        sweep_id=sweep_id,
+        trial=trial,
+        owner=owner,
+        commit=commit,
     )
 
 
@@ -123,6 +143,8 @@ def view(session: Session, row: Job) -> JobView:
         attempts=row.attempts,
         cancel_requested=row.cancel_requested,
         final_metrics=row.final_metrics,
+        sweep_id=row.sweep_id,
+        trial=row.trial,
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import Conflict, InvalidInput
 from app.nn import Network, TrainState
 from app.plots.grid import boundary_grid, grid_document
+from app.services import sweeps
 from app.services.live import BoundaryInputs, read_boundary_inputs, read_snapshot, require_job
 
 Sessions = sessionmaker[Session]
@@ -112,3 +113,34 @@ def boundary_document(
         "epoch": found.job["progress"]["epoch"] if epoch is None else epoch,
         **doc,
     }
+
+
+def sweep_trials(sessions: Sessions, sweep_id: str, fmt: str, width: int, height: int) -> bytes:
+    """Every trial's objective per epoch; pruned trials end in × where they were stopped."""
+    from app.plots import sweeps as sweep_render
+
+    with sessions() as session:
+        data = sweeps.plot_data(session, sweep_id)
+    return sweep_render.trials_plot(
+        data.sweep.model_dump(mode="json"),
+        [t.model_dump(mode="json") for t in data.trials],
+        data.curves,
+        fmt=fmt,
+        width=width,
+        height=height,
+    )
+
+
+def sweep_params(sessions: Sessions, sweep_id: str, fmt: str, width: int, height: int) -> bytes:
+    """Each ended trial's objective against each searched parameter."""
+    from app.plots import sweeps as sweep_render
+
+    with sessions() as session:
+        data = sweeps.plot_data(session, sweep_id)
+    return sweep_render.params_plot(
+        data.sweep.model_dump(mode="json"),
+        [t.model_dump(mode="json") for t in data.trials],
+        fmt=fmt,
+        width=width,
+        height=height,
+    )

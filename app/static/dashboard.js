@@ -6,7 +6,7 @@
 "use strict";
 
 const LIST_REFRESH_MS = 2000;
-const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
+const FINISHED = new Set(["succeeded", "failed", "cancelled", "pruned"]);
 // Below this width the selected job's panel goes under the job list (see dashboard.css).
 const TWO_COLUMNS = "(min-width: 1280px)";
 

@@ -34,6 +34,10 @@ UNREACHABLE = {
     ("DELETE", "/v1/jobs/{job_id}", "422"),
     ("POST", "/v1/jobs/{job_id}/cancel", "422"),
     ("GET", "/v1/jobs/{job_id}/events", "422"),  # its only parameters are strings
+    ("GET", "/v1/sweeps/{sweep_id}", "422"),
+    ("DELETE", "/v1/sweeps/{sweep_id}", "422"),
+    ("GET", "/v1/sweeps/{sweep_id}/trials", "422"),
+    ("POST", "/v1/sweeps/{sweep_id}/cancel", "422"),
 }
 
 
@@ -169,6 +173,49 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
     spare = w("POST", "/v1/datasets/generate", "/v1/datasets/generate", json=xor)
     w("DELETE", one, f"/v1/datasets/{spare['id']}")
 
+    # sweeps: create (each refusal), read, trials, plots, cancel, delete
+    space = {"training.learning_rate": {"type": "choice", "values": [0.5, 1.0]}}
+    sweep_body = {
+        "dataset_id": ds["id"], "network": network_spec(), "training": training_config(),
+        "space": space, "sampler": {"kind": "grid", "seed": 0},
+        "objective": {"metric": "train_loss"},
+    }  # fmt: skip
+    s = "/v1/sweeps"
+    for status in ("queued", "running"):  # an empty queue to start from
+        for queued_job in w("GET", "/v1/jobs", "/v1/jobs", params={"status": status})["items"]:
+            w.client.post(f"/v1/jobs/{queued_job['id']}/cancel")
+    sweep = w("POST", s, s, json=sweep_body)  # its first trial: one job queued
+    w("POST", "/v1/jobs", "/v1/jobs", json=body)  # the second queued job
+    w("POST", s, s, json=sweep_body)  # 429: two are waiting
+    w("POST", s, s, json={**sweep_body, "dataset_id": "missing"})
+    w(
+        "POST",
+        s,
+        s,
+        json={**sweep_body, "space": {"training.nope": space["training.learning_rate"]}},
+    )
+    w("POST", s, s, json={**sweep_body, "space": {"network.sizes": {
+        "type": "choice", "values": [[2, 8, 1]] * 3000}}})  # fmt: skip
+    w("POST", s, s, json=sweep_body, headers={"Idempotency-Key": "not valid"})
+    w("GET", s, s)
+    w("GET", s, s, params={"limit": 0})
+    one_sweep, trials = "/v1/sweeps/{sweep_id}", "/v1/sweeps/{sweep_id}/trials"
+    w("GET", one_sweep, f"/v1/sweeps/{sweep['id']}")
+    w("GET", one_sweep, "/v1/sweeps/missing")
+    w("GET", trials, f"/v1/sweeps/{sweep['id']}/trials")
+    w("GET", trials, "/v1/sweeps/missing/trials")
+    for plot in ("trials", "params"):
+        template = f"/v1/sweeps/{{sweep_id}}/plots/{plot}.{{fmt}}"
+        w("GET", template, f"/v1/sweeps/{sweep['id']}/plots/{plot}.svg")
+        w("GET", template, f"/v1/sweeps/{sweep['id']}/plots/{plot}.gif")
+        w("GET", template, f"/v1/sweeps/missing/plots/{plot}.png")
+    sweep_cancel = "/v1/sweeps/{sweep_id}/cancel"
+    w("POST", sweep_cancel, f"/v1/sweeps/{sweep['id']}/cancel")
+    w("POST", sweep_cancel, f"/v1/sweeps/{sweep['id']}/cancel")  # 409: already cancelled
+    w("POST", sweep_cancel, "/v1/sweeps/missing/cancel")
+    w("DELETE", one_sweep, f"/v1/sweeps/{sweep['id']}")
+    w("DELETE", one_sweep, "/v1/sweeps/missing")
+
     # 409 "still being processed" on each creating POST: a reservation left in progress
     engine = make_engine(settings)  # type: ignore[arg-type]
     for path, kwargs in (
@@ -176,6 +223,7 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
         ("/v1/datasets/generate", {"json": xor}),
         ("/v1/datasets/upload", {"files": csv}),
         ("/v1/jobs", {"json": body}),
+        ("/v1/sweeps", {"json": sweep_body}),
     ):
         request = w.client.build_request("POST", path, **kwargs)  # type: ignore[arg-type]
         fingerprint = _Fingerprint("POST", path, request.headers["content-type"])

@@ -88,7 +88,8 @@ def test_list_filters_by_status_and_pages(client: TestClient) -> None:
     bad = client.get("/v1/jobs", params={"status": "done"})
     assert bad.status_code == 422
     assert bad.json()["detail"] == (
-        "status: Input should be 'queued', 'running', 'succeeded', 'failed' or 'cancelled'"
+        "status: Input should be 'queued', 'running', 'succeeded', 'failed', 'cancelled' "
+        "or 'pruned'"
     )
 
 

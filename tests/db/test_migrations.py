@@ -33,6 +33,8 @@ def test_upgrade_head_is_idempotent(settings: Settings, engine: Engine) -> None:
         "idempotency_keys",
         "health_probe",
         "weight_snapshots",
+        "sweeps",
+        "sweep_trials",
     }
 
 

@@ -42,7 +42,8 @@ def image_responses(
     }
 
 
-def _image(data: bytes, fmt: str) -> Response:
+def image_response(data: bytes, fmt: str) -> Response:
+    """An image answer of ``fmt`` (svg/png) that nobody caches."""
     # Plots of a running job change every epoch: let nobody cache them.
     return Response(
         content=data, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "no-store"}
@@ -63,7 +64,7 @@ def job_loss_plot(
     height: Height = 420,
 ) -> Response:
     """Train and validation loss (and accuracy, for classification) of one job so far."""
-    return _image(plots.loss(sessions, job_id, fmt, width, height), fmt)
+    return image_response(plots.loss(sessions, job_id, fmt, width, height), fmt)
 
 
 @router.get(
@@ -80,7 +81,7 @@ def comparison_plot(
     height: Height = 420,
 ) -> Response:
     """One colour per job; solid lines training, dashed lines validation."""
-    return _image(plots.comparison(sessions, jobs, fmt, width, height), fmt)
+    return image_response(plots.comparison(sessions, jobs, fmt, width, height), fmt)
 
 
 @router.get(
@@ -102,7 +103,9 @@ def decision_boundary_png(
     A finished job uses its final weights, a running job its latest checkpoint, and
     `epoch=k` the weights snapshot kept after epoch k.
     """
-    return _image(plots.boundary_png(sessions, job_id, resolution, width, height, epoch), "png")
+    return image_response(
+        plots.boundary_png(sessions, job_id, resolution, width, height, epoch), "png"
+    )
 
 
 @router.get(
