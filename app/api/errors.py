@@ -111,7 +111,9 @@ def fault_response(exc: BaseException) -> JSONResponse | None:
         fault = classify(exc)
         reason = _first_line(exc)
     if fault is Fault.unavailable:
-        log.warning("database unavailable: %s", reason)
+        log.warning(
+            "%s", reason if isinstance(exc, Unavailable) else f"database unavailable: {reason}"
+        )
         detail = reason if isinstance(exc, Unavailable) else f"database unavailable: {reason}"
         return JSONResponse(
             {"detail": f"{detail}; retry in a few seconds"},
@@ -119,7 +121,7 @@ def fault_response(exc: BaseException) -> JSONResponse | None:
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     if fault is Fault.full:
-        log.warning("database storage full: %s", reason)
+        log.warning("%s", reason if isinstance(exc, StorageFull) else f"database full: {reason}")
         detail = (
             reason
             if isinstance(exc, StorageFull)

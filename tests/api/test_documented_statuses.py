@@ -264,6 +264,21 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
             ("GET", loss, "/v1/jobs/x/plots/loss.svg", {}),
             ("GET", compare, "/v1/plots/loss.svg", {"params": {"jobs": "x"}}),
             ("POST", "/v1/backprop", "/v1/backprop", {"json": {"job_id": "x", **batch}}),
+            ("POST", s, s, {"json": sweep_body}),
+            ("GET", s, s, {}),
+            ("GET", one_sweep, "/v1/sweeps/x", {}),
+            ("GET", trials, "/v1/sweeps/x/trials", {}),
+            ("POST", sweep_cancel, "/v1/sweeps/x/cancel", {}),
+            ("DELETE", one_sweep, "/v1/sweeps/x", {}),
+            *(
+                (
+                    "GET",
+                    f"/v1/sweeps/{{sweep_id}}/plots/{plot}.{{fmt}}",
+                    f"/v1/sweeps/x/plots/{plot}.svg",
+                    {},
+                )
+                for plot in ("trials", "params")
+            ),  # fmt: skip
             *(
                 (
                     "GET",
@@ -293,6 +308,7 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
                 ("POST", "/v1/datasets/generate", {"json": xor}),
                 ("POST", "/v1/datasets/upload", {"files": csv}),
                 ("POST", "/v1/jobs", {"json": {**body, "dataset_id": stored["id"]}}),
+                ("POST", s, {"json": {**sweep_body, "dataset_id": stored["id"]}}),
             ):
                 response = client.request(method, path, **kwargs)
                 assert response.status_code == 507, (path, response.text)

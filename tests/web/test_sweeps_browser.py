@@ -9,21 +9,17 @@ import os
 from typing import Any
 
 import httpx
-import pytest
 
 from app.config import Settings
 from tests.helpers import ThreadServer, make_dataset
-from tests.web.test_dashboard_browser import CHROMIUM, page  # noqa: F401 (the fixture)
+from tests.helpers.browser import needs_chromium
 from worker.runner import Worker
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM),
-    reason=f"{CHROMIUM} is absent (install it with: apt-get install -y chromium)",
-)
+pytestmark = needs_chromium
 
 
 def test_the_sweep_view_shows_the_leaderboard_plots_and_trials(
-    page: Any,  # noqa: F811
+    page: Any,
     server: ThreadServer,
     api: httpx.Client,
     settings: Settings,

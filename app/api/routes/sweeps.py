@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Sweep,
-    responses=error_responses(404, 413, 422, 429),
+    responses=error_responses(404, 413, 422, 429, 507),
 )
 def create_sweep(
     body: Annotated[SweepCreate, Body(openapi_examples=CREATE_EXAMPLES)],
