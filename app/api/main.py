@@ -18,7 +18,16 @@ from app.api.auth import install_auth
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.idempotency import install_idempotency
-from app.api.routes import backprop, dashboard, datasets, events, health, jobs, plots
+from app.api.routes import (
+    backprop,
+    dashboard,
+    datasets,
+    events,
+    health,
+    jobs,
+    plots,
+    provenance,
+)
 from app.config import Settings, get_settings
 from app.db.session import make_engine, make_sessionmaker
 
@@ -81,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(jobs.router)
+    app.include_router(provenance.router)
     app.include_router(backprop.router)
     app.include_router(events.router)
     app.include_router(plots.router)

@@ -21,6 +21,7 @@ COMMANDS: list[str] = [
     "app.cli.jobs:register",
     "app.cli.jobs:register_weights",
     "app.cli.jobs:register_predict",
+    "app.cli.provenance:register",
 ]
 
 

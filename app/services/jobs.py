@@ -21,24 +21,35 @@ from app.schemas.jobs import (
     PredictResponse,
     Progress,
 )
-from app.services import datasets
+from app.schemas.provenance import ReplayVerdict
+from app.services import datasets, lineage
 from app.services.arrays import float_rows
 
 
 def create(session: Session, settings: Settings, request: JobCreate) -> Job:
     """Queue a job after checking its spec against the dataset and the limits; nothing is
-    stored when a check fails."""
-    if request.dataset_id is not None:
-        dataset = datasets.get(session, request.dataset_id)
+    stored when a check fails. With ``from_job``, the parent fills in what the request
+    leaves out and says where training starts (app/services/lineage.py)."""
+    start = None
+    if request.from_job is not None:
+        derived = lineage.resolve(session, request)
+        spec, dataset, start = derived.spec, derived.dataset, derived.start
     else:
-        dataset = datasets.find_by_name(session, str(request.dataset_name))
-    spec = request.spec()
+        if request.dataset_id is not None:
+            dataset = datasets.get(session, request.dataset_id)
+        else:
+            dataset = datasets.find_by_name(session, str(request.dataset_name))
+        spec = request.spec()
     Limits.from_settings(settings).check_job(
         spec.network.sizes, spec.training.epochs, queued_count(session)
     )
     check_against(spec, dataset)
     return jobqueue.submit(
-        session, dataset=dataset, **spec.columns(), max_attempts=settings.max_attempts
+        session,
+        dataset=dataset,
+        **spec.columns(),
+        max_attempts=settings.max_attempts,
+        start=start,
     )
 
 
@@ -102,7 +113,19 @@ def view(session: Session, row: Job) -> JobView:
         attempts=row.attempts,
         cancel_requested=row.cancel_requested,
         final_metrics=row.final_metrics,
+        parent_id=row.parent_id,
+        from_mode=row.from_mode,  # type: ignore[arg-type]
+        replay=replay_view(row),
     )
+
+
+def replay_view(row: Job) -> ReplayVerdict | None:
+    """A job's ``replay`` field: null unless it is a replay; the verdict once stored."""
+    if row.replay_of is None:
+        return None
+    if row.replay is not None:
+        return ReplayVerdict.model_validate(row.replay)
+    return ReplayVerdict(of=row.replay_of)
 
 
 def page(
