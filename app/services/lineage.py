@@ -40,13 +40,22 @@ class Derived:
     start: Start
 
 
-def load(session: Session, job_id: str, *, what: str = "job") -> Job:
-    """A job with its weights, checkpoint and start weights, or NotFound."""
-    job = session.scalars(
-        select(Job)
-        .where(Job.id == job_id)
-        .options(undefer(Job.weights), undefer(Job.checkpoint), undefer(Job.initial_weights))
-    ).first()
+def load(
+    session: Session,
+    job_id: str,
+    *,
+    what: str = "job",
+    weights: bool = False,
+    checkpoint: bool = False,
+) -> Job:
+    """A job with its start weights (and its final weights, its checkpoint: large blobs,
+    loaded only when asked for), or NotFound."""
+    stmt = select(Job).where(Job.id == job_id).options(undefer(Job.initial_weights))
+    if weights:
+        stmt = stmt.options(undefer(Job.weights))
+    if checkpoint:
+        stmt = stmt.options(undefer(Job.checkpoint))
+    job = session.scalars(stmt).first()
     if job is None:
         raise NotFound(what, job_id)
     return job
@@ -57,7 +66,9 @@ def resolve(session: Session, request: JobCreate) -> Derived:
     409 for a parent without a result to start from, 422 naming the field otherwise."""
     assert request.from_job is not None
     parent_id, mode = request.from_job.id, request.from_job.mode
-    parent = load(session, parent_id, what="from_job.id: job")
+    parent = load(
+        session, parent_id, what="from_job.id: job", weights=True, checkpoint=mode == "continue"
+    )
     if parent.status in ACTIVE_STATUSES:
         raise Conflict(
             f"from_job.id: job {parent_id!r} is still {parent.status}; "

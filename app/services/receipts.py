@@ -40,7 +40,7 @@ from app.services import datasets, jobs, lineage
 
 def receipt(session: Session, job_id: str) -> Receipt:
     """The job's receipt; NotFound for an unknown id."""
-    job = lineage.load(session, job_id)
+    job = lineage.load(session, job_id, weights=True)
     environments = [Environment.model_validate(e) for e in job.environment or []]
     return Receipt(
         job_id=job.id,
@@ -142,7 +142,7 @@ def _continued_start(session: Session, original: Job, start: Start) -> Start:
     """A replay of a ``continue`` job starts from the same parent state."""
     assert original.parent_id is not None
     try:
-        parent = lineage.load(session, original.parent_id)
+        parent = lineage.load(session, original.parent_id, weights=True, checkpoint=True)
     except NotFound:
         raise Conflict(
             f"job {original.id!r} continues job {original.parent_id!r}, which was deleted; "
@@ -171,7 +171,7 @@ def verdict(session: Session, job_id: str, weights: bytes) -> dict[str, Any]:
     job = lineage.load(session, job_id)
     assert job.replay_of is not None
     try:
-        original = lineage.load(session, job.replay_of)
+        original = lineage.load(session, job.replay_of, weights=True)
     except NotFound:
         return ReplayVerdict(
             of=job.replay_of, first_difference="the replayed job was deleted"
