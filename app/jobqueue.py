@@ -42,6 +42,21 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Start:
+    """Where a submitted job starts from: a training state (``checkpoint``, after
+    ``epoch`` epochs, whose metrics rows are copied from job ``metrics_from``), and the
+    provenance stored with it."""
+
+    checkpoint: bytes | None = None
+    epoch: int = 0
+    metrics_from: str | None = None
+    parent_id: str | None = None
+    from_mode: str | None = None
+    replay_of: str | None = None
+    state_sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class LeaseStatus:
     """Answer of :func:`heartbeat` / :func:`poll`: do we still hold it, stop asked?"""
 
@@ -62,14 +77,20 @@ def submit(
     owner: str | None = None,
     error: str | None = None,
     commit: bool = True,
+    start: Start | None = None,
 ) -> Job:
     """Store a new queued job (the caller has validated the spec against the dataset).
 
     A sweep's trial passes its ``sweep_id``, ``trial`` number and the sweep's ``owner``,
     and ``commit=False`` to store it in the sweep's transaction; a trial whose params make
     an invalid job is stored ``failed`` at once with the reason (``error``).
+
+    ``start`` says where it starts from (a parent job, a replayed job); a job that starts
+    from a training state also gets the metrics rows up to that state's epoch, copied in
+    the same transaction, so its curve reads as one run's.
     """
     now = utcnow()
+    start = start or Start()
     job = Job(
         status=JobStatus.queued.value if error is None else JobStatus.failed.value,
         dataset_id=dataset.id,
@@ -90,10 +111,26 @@ def submit(
         finished_at=None if error is None else now,
         sweep_id=sweep_id,
         trial=trial,
+        dataset_sha256=dataset.sha256,
+        parent_id=start.parent_id,
+        from_mode=start.from_mode,
+        replay_of=start.replay_of,
+        start_state_sha256=start.state_sha256,
+        start_epoch=start.epoch if start.checkpoint is not None else None,
     )
     if owner is not None:
         job.owner = owner
+    if start.checkpoint is not None:
+        job.checkpoint = start.checkpoint
+        job.epoch = start.epoch
     session.add(job)
+    if start.metrics_from is not None and start.epoch:
+        session.flush()
+        columns = [c.name for c in metrics.c if c.name != "job_id"]
+        rows = select(literal(job.id), *(metrics.c[c] for c in columns)).where(
+            metrics.c.job_id == start.metrics_from, metrics.c.epoch <= start.epoch
+        )
+        session.execute(insert(metrics).from_select(["job_id", *columns], rows))
     if commit:
         session.commit()
     else:
@@ -277,11 +314,20 @@ def fence(session: Session, lease: Lease) -> None:
     _fenced_update(session, lease, lease_token=jobs.c.lease_token)
 
 
-def reset_progress(session: Session, lease: Lease, epoch: int) -> None:
+def reset_progress(
+    session: Session,
+    lease: Lease,
+    epoch: int,
+    environment: list[dict[str, Any]] | None = None,
+) -> None:
     """At (re)start: progress is the checkpoint's epoch; drop the metrics and weight
     snapshots recorded after it (they will be recomputed, identically, so each epoch has
-    exactly one row)."""
-    _fenced_update(session, lease, epoch=epoch)
+    exactly one row). With ``environment``, also store the job's environments
+    (app/services/environment.py)."""
+    values: dict[str, Any] = {"epoch": epoch}
+    if environment is not None:
+        values["environment"] = environment
+    _fenced_update(session, lease, **values)
     for table in (metrics, snapshots):
         session.execute(delete(table).where(table.c.job_id == lease.job_id, table.c.epoch > epoch))
     session.commit()
@@ -338,8 +384,14 @@ def finish(
     error: str | None = None,
     weights: bytes | None = None,
     final_metrics: dict[str, Any] | None = None,
+    final_state: bytes | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> None:
-    """Mark the job succeeded, failed, cancelled or pruned, with its results (fenced)."""
+    """Mark the job succeeded, failed, cancelled or pruned, with its results (fenced).
+
+    ``final_state`` (the training state the run ended in) replaces the checkpoint, so a
+    finished job's checkpoint is what ``from_job`` mode ``continue`` carries on from;
+    ``replay`` is a replay's verdict."""
     if status not in (
         JobStatus.succeeded,
         JobStatus.failed,
@@ -358,6 +410,10 @@ def finish(
     }
     if weights is not None:
         values["weights"] = weights
+    if final_state is not None:
+        values["checkpoint"] = final_state
+    if replay is not None:
+        values["replay"] = replay
     _fenced_update(session, lease, **values)
     session.commit()
 

@@ -21,7 +21,7 @@ from app.errors import LeaseLost
 from app.jobqueue import Lease
 from app.nn import DivergenceError, EpochMetrics, TrainState, train
 from app.schemas.jobs import JobSpec, MetricRow
-from app.services import training
+from app.services import environment, receipts, training
 from worker import trials
 from worker.lease import LeaseGuard
 from worker.runtime import RuntimeLimit
@@ -117,8 +117,9 @@ class Worker:
             self._finish(lease, JobStatus.failed, error=one_line(exc))
             return
         start_epoch = resume.epoch if resume is not None else 0
+        environments = environment.merged(job.environment, environment.capture())
         with self.sessions() as session:
-            jobqueue.reset_progress(session, lease, start_epoch)
+            jobqueue.reset_progress(session, lease, start_epoch, environments)
             runtime = RuntimeLimit(
                 job_spec.training.max_runtime_seconds,
                 already=training.trained_seconds(session, lease.job_id),
@@ -150,8 +151,13 @@ class Worker:
             guard.stop()
             if guard.lost.is_set():
                 raise LeaseLost(lease.job_id) from None
-            weights = pruned.network.to_npz()
-            self._finish(lease, JobStatus.pruned, weights=weights, final_metrics=self._final(lease))
+            self._finish(
+                lease,
+                JobStatus.pruned,
+                weights=pruned.state.network.to_npz(),
+                final_state=pruned.state.to_bytes(),
+                final_metrics=self._final(lease),
+            )
             return
         except DivergenceError as exc:
             guard.stop()
@@ -166,14 +172,14 @@ class Worker:
         if guard.lost.is_set():
             raise LeaseLost(lease.job_id)
         weights = result.network.to_npz()
+        # The state the run ends in: what a "continue" from this job carries on from.
+        ended: dict[str, Any] = {"weights": weights, "final_state": result.state.to_bytes()}
         if result.interrupted and guard.cancelled.is_set():
-            self._finish(
-                lease, JobStatus.cancelled, weights=weights, final_metrics=self._final(lease)
-            )
+            self._finish(lease, JobStatus.cancelled, **ended, final_metrics=self._final(lease))
         elif result.interrupted and runtime.exceeded():
             error = runtime.reason(result.state.epoch, result.state.batch)
             final = self._final(lease)
-            self._finish(lease, JobStatus.failed, error=error, weights=weights, final_metrics=final)
+            self._finish(lease, JobStatus.failed, error=error, **ended, final_metrics=final)
         elif result.interrupted:
             with self.sessions() as session:
                 jobqueue.release(session, lease, result.state.to_bytes())
@@ -184,7 +190,19 @@ class Worker:
         else:
             final = self._final(lease)
             final["stopped_early"] = bool(result.stopped_early)
-            self._finish(lease, JobStatus.succeeded, weights=weights, final_metrics=final)
+            if job.replay_of is not None:  # a replay: compared with the job it replays
+                ended["replay"] = self._replay_verdict(lease, job.replay_of, weights)
+            self._finish(lease, JobStatus.succeeded, **ended, final_metrics=final)
+
+    def _replay_verdict(self, lease: Lease, of: str, weights: bytes) -> dict[str, Any]:
+        try:
+            with self.sessions() as session:
+                return receipts.verdict(session, lease.job_id, weights)
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:  # the comparison must not cost the replay its result
+            log.exception("job %s: comparing with %s failed", lease.job_id, of)
+            return {"of": of, "first_difference": f"comparison failed: {one_line(exc)}"}
 
     def _final(self, lease: Lease) -> dict[str, Any]:
         with self.sessions() as session:
@@ -227,4 +245,4 @@ class _EpochRecorder:
         with self.sessions() as session:
             jobqueue.record_epoch(session, self.lease, row, checkpoint, snapshot)
         if pruned:
-            raise trials.TrialPruned(metrics.epoch, state.network)
+            raise trials.TrialPruned(metrics.epoch, state)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.jobqueue import Lease
-from app.nn import EpochMetrics, Network
+from app.nn import EpochMetrics, TrainState
 from app.services import sweeps
 
 log = logging.getLogger("backprop.worker")
@@ -28,10 +28,10 @@ log = logging.getLogger("backprop.worker")
 class TrialPruned(Exception):  # noqa: N818 (Optuna's name for the same event)
     """The sweep's pruner stopped this trial at the end of ``epoch``."""
 
-    def __init__(self, epoch: int, network: Network) -> None:
+    def __init__(self, epoch: int, state: TrainState) -> None:
         super().__init__(f"pruned at epoch {epoch}")
         self.epoch = epoch
-        self.network = network
+        self.state = state  # the training state at that epoch's end
 
 
 class PruneCheck:

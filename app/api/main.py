@@ -29,6 +29,7 @@ from app.api.routes import (
     jobs,
     plots,
     previews,
+    provenance,
     sweeps,
 )
 from app.config import Settings, get_settings
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(previews.router)
     app.include_router(jobs.router)
+    app.include_router(provenance.router)
     app.include_router(backprop.router)
     app.include_router(events.router)
     app.include_router(plots.router)

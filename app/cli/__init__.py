@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "app.cli.jobs:register_weights",
     "app.cli.jobs:register_predict",
     "app.cli.sweeps:register",
+    "app.cli.provenance:register",
 ]
 
 

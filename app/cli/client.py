@@ -157,6 +157,18 @@ class BackpropClient:
     def predict(self, job_id: str, inputs: list[list[float]]) -> Any:
         return self.json("POST", f"/v1/jobs/{job_id}/predict", json={"inputs": inputs})
 
+    def model_onnx(self, job_id: str) -> bytes:
+        return self.request("GET", f"/v1/jobs/{job_id}/model.onnx").content
+
+    def receipt(self, job_id: str) -> Any:
+        return self.json("GET", f"/v1/jobs/{job_id}/receipt")
+
+    def lineage(self, job_id: str) -> Any:
+        return self.json("GET", f"/v1/jobs/{job_id}/lineage")
+
+    def replay(self, job_id: str) -> Any:
+        return self.json("POST", f"/v1/jobs/{job_id}/replay")
+
     def events(self, job_id: str, last_event_id: str | None) -> Iterator[ServerSentEvent]:
         """The job's event stream from after `last_event_id`; ends when the job ends.
 

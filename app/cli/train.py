@@ -90,6 +90,15 @@ def build_job(args: argparse.Namespace) -> dict[str, Any]:
     if args.initial_weights:
         weights = _load_json(args.initial_weights, "weights file")
         body["initial_weights"] = weights.get("layers") if isinstance(weights, dict) else weights
+    if args.from_job:
+        body["from_job"] = {"id": args.from_job, "mode": args.mode or "continue"}
+    elif args.mode:
+        raise CLIError("--mode goes with --from-job ID")
+    if "from_job" in body:  # the parent fills in what is not given
+        for section in ("network", "training"):
+            if not body[section]:
+                del body[section]
+        return body
     if "dataset_id" not in body:
         raise CLIError("train needs --dataset ID (or a spec file with dataset_id)")
     if "sizes" not in body["network"]:
@@ -127,6 +136,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--initial-weights",
         metavar="FILE",
         help="warm start from a weights JSON (as `backprop weights` writes)",
+    )
+    p.add_argument(
+        "--from-job",
+        metavar="ID",
+        help="start from that job's result; what is not given is the parent's "
+        "(docs/reproducibility.md)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("continue", "weights"),
+        help="with --from-job: continue (carry on bit-identically; --epochs is the new total; "
+        "the default) or weights (warm start, fresh optimizer)",
     )
     p.add_argument("--follow", action="store_true", help="watch the job until it ends")
     p.set_defaults(func=train)

@@ -7,6 +7,7 @@ text names the field, row and column (see `app.datasets.errors`).
 from app.datasets.arrays import parse_arrays
 from app.datasets.core import TASKS, ParsedDataset
 from app.datasets.csvfile import parse_csv
+from app.datasets.digest import arrays_sha256, dataset_sha256
 from app.datasets.errors import DatasetError, DatasetTooLarge
 from app.datasets.generators import GENERATORS, generate, options_of
 from app.datasets.npzfile import decode_array, encode_array, parse_npz
@@ -17,6 +18,8 @@ __all__ = [
     "DatasetError",
     "DatasetTooLarge",
     "ParsedDataset",
+    "arrays_sha256",
+    "dataset_sha256",
     "decode_array",
     "encode_array",
     "generate",

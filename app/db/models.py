@@ -89,6 +89,8 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The owner id of the API key that created it (never the key); None when auth is off.
     owner: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # SHA-256 of the arrays as stored (app.datasets.dataset_sha256): what a receipt cites.
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Job(Base):
@@ -122,6 +124,8 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The last resumable training state (TrainState.to_bytes); once the job has finished
+    # with weights, its final state (what "continue" carries on from).
     checkpoint: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     weights: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -134,6 +138,21 @@ class Job(Base):
     # foreign key: the sweeps service deletes a sweep's jobs with it, in one transaction.
     sweep_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     trial: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Provenance (docs/reproducibility.md). ``parent_id``/``from_mode``: the job this one
+    # continues ("continue") or warm-starts from ("weights"); no foreign key, so a child
+    # keeps naming a deleted parent. ``replay_of``: the job this one replays.
+    parent_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    from_mode: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    replay_of: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The dataset's SHA-256 when the job was submitted (kept if the dataset is deleted);
+    # for "continue", the digest of the training state it starts from and its epoch.
+    dataset_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start_state_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start_epoch: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The machines that trained it: one entry per distinct environment of its attempts.
+    environment: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # A replay's verdict against the job it replays (written when it finishes).
+    replay: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class Metric(Base):

@@ -80,6 +80,11 @@ class Dataset(BaseModel):
     task: Task
     classes: list[str] | None
     created_at: datetime
+    sha256: str | None = Field(
+        default=None,
+        description="SHA-256 of the arrays as stored (docs/reproducibility.md); what a job's "
+        "receipt cites.",
+    )
 
 
 class DatasetList(BaseModel):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.db.models import JobStatus
 from app.schemas.common import example
+from app.schemas.provenance import FromJob, FromMode, ReplayVerdict
 from app.schemas.spec import (
     XOR_NETWORK,
     XOR_TRAINING,
@@ -33,6 +34,7 @@ __all__ = [
     "JobList",
     "JobSpec",
     "LayerHealth",
+    "Lineage",
     "LayerWeights",
     "MetricRow",
     "MetricsPage",
@@ -73,22 +75,41 @@ class JobCreate(BaseModel):
         default=None,
         description="Alternative to dataset_id: the newest dataset with this name.",
     )
-    network: NetworkSpec
+    network: NetworkSpec | None = Field(
+        default=None, description="Required, unless `from_job` gives the parent's."
+    )
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     initial_weights: list[LayerWeights] | None = Field(
         default=None, description="Warm start: the `layers` list of a weights document."
     )
+    from_job: FromJob | None = Field(
+        default=None,
+        description="Start from another job (docs/reproducibility.md): the dataset, network "
+        "and training fields not given here are the parent's.",
+    )
 
     def spec(self) -> JobSpec:
-        """The job spec alone (without the dataset reference)."""
+        """The job spec alone (without the dataset reference); not for ``from_job``."""
+        assert self.network is not None, "checked by the model validator"
         return JobSpec(
             network=self.network, training=self.training, initial_weights=self.initial_weights
         )
 
     @model_validator(mode="after")
     def _one_dataset_reference(self) -> JobCreate:
-        if (self.dataset_id is None) == (self.dataset_name is None):
-            raise ValueError("give exactly one of dataset_id and dataset_name")
+        both = self.dataset_id is not None and self.dataset_name is not None
+        if self.from_job is None:
+            if self.network is None:
+                raise ValueError("network is required (or give from_job)")
+            if (self.dataset_id is None) == (self.dataset_name is None):
+                raise ValueError("give exactly one of dataset_id and dataset_name")
+        else:
+            if both:
+                raise ValueError("give at most one of dataset_id and dataset_name")
+            if self.initial_weights is not None:
+                raise ValueError(
+                    "give either initial_weights or from_job: from_job sets the start weights"
+                )
         return self
 
 
@@ -118,6 +139,26 @@ class Job(BaseModel):
     final_metrics: dict[str, Any] | None
     sweep_id: str | None = Field(default=None, description="The sweep this job is a trial of.")
     trial: int | None = Field(default=None, description="Its trial number in that sweep.")
+    parent_id: str | None = Field(
+        default=None, description="The job this one continues or warm-starts from."
+    )
+    from_mode: FromMode | None = Field(
+        default=None, description="How it starts from its parent (see JobCreate.from_job)."
+    )
+    replay: ReplayVerdict | None = Field(
+        default=None,
+        description="For a replay: the job it replays and, once finished, the verdict.",
+    )
+
+
+class Lineage(BaseModel):
+    """A job's ancestors: its parent first, then the parent's parent, and so on."""
+
+    job_id: str
+    ancestors: list[Job]
+    missing: str | None = Field(
+        default=None, description="An ancestor that was deleted, which ends the list."
+    )
 
 
 class JobList(BaseModel):

@@ -12,4 +12,8 @@ in ``app.db`` and in ``app.jobqueue``.
     live        consistent reads for the event stream and the plots
     training    what the worker needs besides the queue: load a claimed job, its
                 time already trained, its final metrics
+    export      a finished job's network as an ONNX model
+    lineage     jobs started from other jobs (from_job: continue, weights), ancestors
+    receipts    reproducibility receipts, replays and their verdicts
+    environment what the worker records of its machine (versions, BLAS, CPU, OS)
 """

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, undefer
 
 from app.datasets import (
     ParsedDataset,
+    dataset_sha256,
     decode_array,
     encode_array,
     generate,
@@ -46,6 +47,7 @@ def store(session: Session, limits: Limits, name: str, parsed: ParsedDataset) ->
         inputs=blobs[0],
         targets=blobs[1],
         created_at=utcnow(),
+        sha256=dataset_sha256(inputs, targets),
     )
     session.add(row)
     session.commit()

@@ -22,13 +22,18 @@ from app.schemas.jobs import (
     PredictResponse,
     Progress,
 )
-from app.services import datasets
+from app.schemas.provenance import ReplayVerdict
+from app.services import datasets, lineage
 from app.services.arrays import float_rows
 
 
 def create(session: Session, settings: Settings, request: JobCreate) -> Job:
     """Queue a job after checking its spec against the dataset and the limits; nothing is
-    stored when a check fails."""
+    stored when a check fails. With ``from_job``, the parent fills in what the request
+    leaves out and says where training starts (app/services/lineage.py)."""
+    if request.from_job is not None:
+        derived = lineage.resolve(session, request)
+        return submit(session, settings, derived.spec, derived.dataset, start=derived.start)
     dataset = datasets.resolve(session, request.dataset_id, request.dataset_name)
     return submit(session, settings, request.spec(), dataset)
 
@@ -43,9 +48,11 @@ def submit(
     trial: int | None = None,
     owner: str | None = None,
     commit: bool = True,
+    start: jobqueue.Start | None = None,
 ) -> Job:
     """Every check of a new job (the limits, the spec against the dataset), then queue it;
-    a sweep's trials come through here too (``commit=False``: in the sweep's transaction).
+    a sweep's trials come through here too (``commit=False``: in the sweep's transaction),
+    and a job that starts from another (``start``: continue, warm start, replay).
     Raises LimitExceeded, QueueFull, SpecError or InvalidInput, storing nothing."""
     Limits.from_settings(settings).check_job(
         spec.network.sizes,
@@ -63,6 +70,7 @@ def submit(
         trial=trial,
         owner=owner,
         commit=commit,
+        start=start,
     )
 
 
@@ -145,7 +153,19 @@ def view(session: Session, row: Job) -> JobView:
         final_metrics=row.final_metrics,
         sweep_id=row.sweep_id,
         trial=row.trial,
+        parent_id=row.parent_id,
+        from_mode=row.from_mode,  # type: ignore[arg-type]
+        replay=replay_view(row),
     )
+
+
+def replay_view(row: Job) -> ReplayVerdict | None:
+    """A job's ``replay`` field: null unless it is a replay; the verdict once stored."""
+    if row.replay_of is None:
+        return None
+    if row.replay is not None:
+        return ReplayVerdict.model_validate(row.replay)
+    return ReplayVerdict(of=row.replay_of)
 
 
 def page(

@@ -44,8 +44,14 @@ def load(session: Session, lease: Lease) -> ClaimedJob:
 
 
 def trained_seconds(session: Session, job_id: str) -> float:
-    """Training seconds a job has on record (its metrics rows), e.g. before a resume."""
-    total = session.scalar(select(func.sum(Metric.seconds)).where(Metric.job_id == job_id))
+    """Training seconds a job has on record (its metrics rows), e.g. before a resume; not
+    the rows a ``continue`` job inherited from its parent (epochs up to ``start_epoch``)."""
+    inherited = select(func.coalesce(Job.start_epoch, 0)).where(Job.id == job_id)
+    total = session.scalar(
+        select(func.sum(Metric.seconds)).where(
+            Metric.job_id == job_id, Metric.epoch > inherited.scalar_subquery()
+        )
+    )
     return float(total or 0.0)
 
 

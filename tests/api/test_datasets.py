@@ -23,7 +23,8 @@ def test_create_from_json_labels_is_one_hot_with_class_names(client: TestClient)
     assert (body["n_samples"], body["n_features"], body["n_outputs"]) == (4, 2, 2)
     assert body["classes"] == ["0", "1"]
     assert set(body) == {
-        "id", "name", "n_samples", "n_features", "n_outputs", "task", "classes", "created_at"
+        "id", "name", "n_samples", "n_features", "n_outputs", "task", "classes", "created_at",
+        "sha256",
     }  # fmt: skip
     data = client.get(f"/v1/datasets/{body['id']}/download").json()
     assert data["inputs"] == XOR["inputs"]

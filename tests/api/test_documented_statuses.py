@@ -38,6 +38,10 @@ UNREACHABLE = {
     ("DELETE", "/v1/sweeps/{sweep_id}", "422"),
     ("GET", "/v1/sweeps/{sweep_id}/trials", "422"),
     ("POST", "/v1/sweeps/{sweep_id}/cancel", "422"),
+    ("GET", "/v1/jobs/{job_id}/model.onnx", "422"),
+    ("GET", "/v1/jobs/{job_id}/receipt", "422"),
+    ("GET", "/v1/jobs/{job_id}/lineage", "422"),
+    ("POST", "/v1/jobs/{job_id}/replay", "422"),
 }
 
 
@@ -134,6 +138,17 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
       headers={"content-type": "application/json"})  # fmt: skip
     w("POST", predict, f"/v1/jobs/{job['id']}/predict", json={"inputs": [[0.5, 0.5]] * 3000})
     w("POST", predict, "/v1/jobs/missing/predict", json={"inputs": [[0, 1]]})
+    # export, receipt, lineage and replay (the queue holds one job: room for one replay)
+    onnx, receipt = "/v1/jobs/{job_id}/model.onnx", "/v1/jobs/{job_id}/receipt"
+    lineage, replay = "/v1/jobs/{job_id}/lineage", "/v1/jobs/{job_id}/replay"
+    for template in (onnx, receipt, lineage):
+        w("GET", template, template.replace("{job_id}", job["id"]))
+        w("GET", template, template.replace("{job_id}", "missing"))
+    replayed = w("POST", replay, f"/v1/jobs/{job['id']}/replay")
+    w("POST", replay, f"/v1/jobs/{job['id']}/replay")  # 429: two are waiting
+    w("POST", replay, f"/v1/jobs/{replayed['id']}/replay")  # 409: not finished
+    w("GET", onnx, f"/v1/jobs/{replayed['id']}/model.onnx")  # 409: no weights yet
+    w("POST", replay, "/v1/jobs/missing/replay")
     # live progress, plots and the backprop inspector, on the trained job and a queued one
     waiting = w("GET", "/v1/jobs", "/v1/jobs", params={"status": "queued"})["items"][0]["id"]
     last = w("GET", metrics, f"/v1/jobs/{job['id']}/metrics")["items"][-1]["epoch"]
