@@ -281,6 +281,15 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
             ("POST", "/v1/backprop", "/v1/backprop", {"json": {"job_id": "x", **batch}}),
             ("POST", s, s, {"json": sweep_body}),
             ("GET", s, s, {}),
+            *(
+                (method, f"/v1/jobs/{{job_id}}/{tail}", f"/v1/jobs/x/{tail}", {})
+                for method, tail in (
+                    ("GET", "model.onnx"),
+                    ("GET", "receipt"),
+                    ("GET", "lineage"),
+                    ("POST", "replay"),
+                )
+            ),
             ("GET", one_sweep, "/v1/sweeps/x", {}),
             ("GET", trials, "/v1/sweeps/x/trials", {}),
             ("POST", sweep_cancel, "/v1/sweeps/x/cancel", {}),
@@ -316,6 +325,12 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
         upgrade_head(full)
         with TestClient(create_app(full)) as client:
             stored = client.post("/v1/datasets/generate", json=xor).json()
+            trained = client.post("/v1/jobs", json={**body, "dataset_id": stored["id"]}).json()
+            on_volume = Worker(full, owner="walk")
+            try:
+                assert on_volume.run_once() == trained["id"]
+            finally:
+                on_volume.close()
             fill(volume)
             for method, path, kwargs in (
                 ("GET", "/health", {}),
@@ -324,10 +339,11 @@ def test_every_documented_status_is_reachable(walk: tuple[Walk, object], tmp_pat
                 ("POST", "/v1/datasets/upload", {"files": csv}),
                 ("POST", "/v1/jobs", {"json": {**body, "dataset_id": stored["id"]}}),
                 ("POST", s, {"json": {**sweep_body, "dataset_id": stored["id"]}}),
+                ("POST", f"/v1/jobs/{trained['id']}/replay", {}),
             ):
                 response = client.request(method, path, **kwargs)
                 assert response.status_code == 507, (path, response.text)
-                w.seen.add((method, path, "507"))
+                w.seen.add((method, path.replace(trained["id"], "{job_id}"), "507"))
 
     documented = {
         (method.upper(), path, status)

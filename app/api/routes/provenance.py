@@ -54,7 +54,7 @@ def job_lineage(job_id: str, session: SessionDep) -> Lineage:
     "/{job_id}/replay",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Job,
-    responses=error_responses(404, 409, 429),
+    responses=error_responses(404, 409, 429, 507),
 )
 def replay(job_id: str, session: SessionDep, settings: SettingsDep) -> Job:
     """Queue a new job with the same inputs; when it finishes its `replay` field says
