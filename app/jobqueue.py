@@ -7,11 +7,16 @@ of failing a read-then-write upgrade). Writes made on behalf of a running job ar
 *fenced*: they only apply while the caller's ``lease_token`` is still the job's, so a
 worker that lost its lease (it stalled, the job was requeued and claimed by another, or
 the job was deleted) can never overwrite the new owner's results.
+
+After a commit that creates work (submit, requeue, hand-back) or asks a running job to
+stop (cancel, delete), the queue wakes the workers (``app.db.notify``); the workers'
+polls remain the fallback.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +25,7 @@ from sqlalchemy import String, Table, case, cast, delete, func, insert, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from app.db import notify
 from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric
 from app.db.session import rowcount
 from app.db.types import utcnow
@@ -37,6 +43,8 @@ class Lease:
     token: str
     owner: str
     attempts: int
+    #: Seconds from submit to this claim, when this claim is the job's first start.
+    pickup_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ def submit(
     )
     session.add(job)
     session.commit()
+    notify.send(session, notify.QUEUED)
     return job
 
 
@@ -97,7 +106,7 @@ def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
         .where(jobs.c.id == oldest.scalar_subquery())
         .where(jobs.c.status == JobStatus.queued.value)
         .values(**values)
-        .returning(jobs.c.id, jobs.c.attempts)
+        .returning(jobs.c.id, jobs.c.attempts, jobs.c.created_at, jobs.c.started_at)
     )
 
 
@@ -120,7 +129,12 @@ def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
     session.commit()
     if row is None:
         return None
-    return Lease(job_id=row.id, token=token, owner=owner, attempts=row.attempts)
+    pickup = None
+    if row.started_at is not None and abs((row.started_at - now).total_seconds()) < 1e-3:
+        pickup = max(0.0, (now - row.created_at).total_seconds())  # first start
+    return Lease(
+        job_id=row.id, token=token, owner=owner, attempts=row.attempts, pickup_seconds=pickup
+    )
 
 
 def _held(lease: Lease) -> ColumnElement[bool]:
@@ -175,6 +189,8 @@ def request_cancel(session: Session, job_id: str) -> str:
     row = session.execute(stmt).first()
     session.commit()
     if row is not None:
+        if row.status == JobStatus.running.value:
+            notify.send(session, notify.cancel_message(job_id))
         return str(row.status)
     status = session.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
     session.rollback()
@@ -211,6 +227,8 @@ def requeue_stalled(session: Session, now: datetime | None = None) -> tuple[int,
         update(jobs).where(expired).values(status=JobStatus.queued.value, **cleared)
     )
     session.commit()
+    if rowcount(requeued):
+        notify.send(session, notify.QUEUED)
     return rowcount(requeued), rowcount(failed)
 
 
@@ -238,12 +256,33 @@ def record_epoch(
     session: Session, lease: Lease, row: dict[str, Any], checkpoint: bytes | None = None
 ) -> None:
     """Store one epoch's metrics and progress (and a checkpoint) in one transaction."""
-    values: dict[str, Any] = {"epoch": row["epoch"]}
+    record_epochs(session, lease, [row], checkpoint)
+
+
+def record_epochs(
+    session: Session,
+    lease: Lease,
+    rows: Sequence[dict[str, Any]],
+    checkpoint: bytes | None = None,
+) -> None:
+    """Store some epochs' metrics rows, the progress (the last row's epoch) and,
+    optionally, a checkpoint, in one transaction. A checkpoint is only ever stored with
+    (or after) the rows of the epochs it contains."""
+    values: dict[str, Any] = {}
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
+    if not values:
+        return
     _fenced_update(session, lease, **values)
-    session.execute(insert(metrics).values(job_id=lease.job_id, **row))
+    _insert_rows(session, lease, rows)
     session.commit()
+
+
+def _insert_rows(session: Session, lease: Lease, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(metrics), [{"job_id": lease.job_id, **row} for row in rows])
 
 
 def save_checkpoint(session: Session, lease: Lease, checkpoint: bytes) -> None:
@@ -252,9 +291,15 @@ def save_checkpoint(session: Session, lease: Lease, checkpoint: bytes) -> None:
     session.commit()
 
 
-def release(session: Session, lease: Lease, checkpoint: bytes | None) -> None:
+def release(
+    session: Session,
+    lease: Lease,
+    checkpoint: bytes | None,
+    rows: Sequence[dict[str, Any]] = (),
+) -> None:
     """Graceful hand-back (worker shutting down): the job is queued again and resumes
-    from ``checkpoint``. The attempt is not counted against ``max_attempts``."""
+    from ``checkpoint``. The attempt is not counted against ``max_attempts``. ``rows``:
+    metrics rows not stored yet, stored in the same transaction."""
     values: dict[str, Any] = {
         "status": JobStatus.queued.value,
         "lease_owner": None,
@@ -264,8 +309,12 @@ def release(session: Session, lease: Lease, checkpoint: bytes | None) -> None:
     }
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
+    _insert_rows(session, lease, rows)
     session.commit()
+    notify.send(session, notify.QUEUED)
 
 
 def finish(
@@ -276,8 +325,10 @@ def finish(
     error: str | None = None,
     weights: bytes | None = None,
     final_metrics: dict[str, Any] | None = None,
+    rows: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Mark the job succeeded, failed or cancelled, with its results (fenced)."""
+    """Mark the job succeeded, failed or cancelled, with its results (fenced); ``rows``:
+    metrics rows not stored yet, stored in the same transaction."""
     if status not in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled):
         raise ValueError(f"finish: {status} is not a final status")
     values: dict[str, Any] = {
@@ -291,7 +342,10 @@ def finish(
     }
     if weights is not None:
         values["weights"] = weights
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
+    _insert_rows(session, lease, rows)
     session.commit()
 
 
@@ -299,7 +353,11 @@ def delete_job(session: Session, job_id: str) -> None:
     """Delete a job and its metrics. A running job's worker finds its lease gone at its
     next heartbeat and stops (its fenced writes fail), which cancels it in effect."""
     session.execute(delete(metrics).where(metrics.c.job_id == job_id))
-    result = session.execute(delete(jobs).where(jobs.c.id == job_id))
+    result = session.execute(
+        delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status)
+    ).first()
     session.commit()
-    if not rowcount(result):
+    if result is None:
         raise NotFound("job", job_id)
+    if result.status == JobStatus.running.value:
+        notify.send(session, notify.cancel_message(job_id))

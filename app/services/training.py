@@ -1,9 +1,11 @@
-"""What a worker needs besides the queue's transitions: the claimed job with its data,
-the time it has already trained, and its final metrics."""
+"""What a worker needs besides the queue's transitions: the claimed job, its dataset
+(first as a reference that says which content it has, then the arrays themselves), the
+time it has already trained, and its final metrics."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -16,16 +18,32 @@ from app.schemas.jobs import MetricRow
 
 
 @dataclass(frozen=True)
+class DatasetRef:
+    """Which dataset content a job trains on, read without loading the arrays: its id,
+    creation time and the byte sizes of its stored arrays."""
+
+    id: str
+    created_at: datetime
+    inputs_bytes: int
+    targets_bytes: int
+
+    @property
+    def key(self) -> tuple[str, str, int, int]:
+        """Changes whenever the content could have: the cache key of its arrays."""
+        return (self.id, self.created_at.isoformat(), self.inputs_bytes, self.targets_bytes)
+
+
+@dataclass(frozen=True)
 class ClaimedJob:
     """A claimed job as stored, and its dataset (None when it was deleted)."""
 
     job: Job
-    dataset: Dataset | None
+    dataset: DatasetRef | None
 
 
 def load(session: Session, lease: Lease) -> ClaimedJob:
-    """The leased job with its checkpoint and start weights, and its dataset's arrays;
-    LeaseLost when the job was deleted since it was claimed."""
+    """The leased job with its checkpoint and start weights, and a reference to its
+    dataset; LeaseLost when the job was deleted since it was claimed."""
     job = session.scalars(
         select(Job)
         .where(Job.id == lease.job_id)
@@ -35,12 +53,30 @@ def load(session: Session, lease: Lease) -> ClaimedJob:
         raise LeaseLost(lease.job_id)
     dataset = None
     if job.dataset_id is not None:
-        dataset = session.scalars(
-            select(Dataset)
-            .where(Dataset.id == job.dataset_id)
-            .options(undefer(Dataset.inputs), undefer(Dataset.targets))
+        # length() of a blob reads its size, not its content (SQLite and PostgreSQL).
+        row = session.execute(
+            select(
+                Dataset.id,
+                Dataset.created_at,
+                func.length(Dataset.inputs),
+                func.length(Dataset.targets),
+            ).where(Dataset.id == job.dataset_id)
         ).first()
+        if row is not None:
+            dataset = DatasetRef(row[0], row[1], int(row[2]), int(row[3]))
     return ClaimedJob(job, dataset)
+
+
+def dataset_arrays(session: Session, ref: DatasetRef) -> tuple[DatasetRef, bytes, bytes] | None:
+    """The stored arrays (``.npy`` bytes) of the dataset ``ref`` names, with a reference
+    to exactly the content read; None when it was deleted."""
+    row = session.execute(
+        select(Dataset.created_at, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
+    ).first()
+    if row is None:
+        return None
+    inputs, targets = bytes(row.inputs), bytes(row.targets)
+    return DatasetRef(ref.id, row.created_at, len(inputs), len(targets)), inputs, targets
 
 
 def trained_seconds(session: Session, job_id: str) -> float:
