@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobqueue
 from app.config import Settings
-from app.datasets import decode_array
+from app.datasets import view_array
 from app.db.models import JobStatus
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import LeaseLost
@@ -154,7 +154,7 @@ class Worker:
         if stored is None:
             raise DatasetGone(ref.id)
         current, inputs, targets = stored
-        return self.datasets.put(current.key, decode_array(inputs), decode_array(targets))
+        return self.datasets.put(current.key, view_array(inputs), view_array(targets))
 
     def _end(self, recorder: EpochRecorder, status: JobStatus, **values: Any) -> None:
         recorder.finish(status, **values)

@@ -39,6 +39,7 @@ class Wakeup(threading.Thread):
         self._closing = False
         self._pipe_r, self._pipe_w = os.pipe()
         self.listening = False
+        self.delivered = 0  # messages received from the transport
 
     def wait_for_work(self, timeout: float) -> bool:
         """Block until a ``queued`` wake-up (or :meth:`interrupt`), at most ``timeout``."""
@@ -116,6 +117,7 @@ class Wakeup(threading.Thread):
                 log.warning("wake-ups interrupted, polling meanwhile: %s", exc)
                 return
             for message in messages:
+                self.delivered += 1
                 self.deliver(message)
 
     def _sleep(self, seconds: float | None) -> bool:

@@ -9,7 +9,7 @@ from app.datasets.core import TASKS, ParsedDataset
 from app.datasets.csvfile import parse_csv
 from app.datasets.errors import DatasetError, DatasetTooLarge
 from app.datasets.generators import GENERATORS, generate, options_of
-from app.datasets.npzfile import decode_array, encode_array, parse_npz
+from app.datasets.npzfile import decode_array, encode_array, parse_npz, view_array
 
 __all__ = [
     "GENERATORS",
@@ -24,4 +24,5 @@ __all__ = [
     "parse_arrays",
     "parse_csv",
     "parse_npz",
+    "view_array",
 ]

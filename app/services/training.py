@@ -5,7 +5,7 @@ time it has already trained, and its final metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -70,13 +70,31 @@ def load(session: Session, lease: Lease) -> ClaimedJob:
 def dataset_arrays(session: Session, ref: DatasetRef) -> tuple[DatasetRef, bytes, bytes] | None:
     """The stored arrays (``.npy`` bytes) of the dataset ``ref`` names, with a reference
     to exactly the content read; None when it was deleted."""
-    row = session.execute(
-        select(Dataset.created_at, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
-    ).first()
+    if session.get_bind().dialect.name == "postgresql":
+        row = _postgres_binary_row(session, ref.id)
+    else:
+        row = session.execute(
+            select(Dataset.created_at, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
+        ).first()
     if row is None:
         return None
-    inputs, targets = bytes(row.inputs), bytes(row.targets)
-    return DatasetRef(ref.id, row.created_at, len(inputs), len(targets)), inputs, targets
+    created_at, inputs, targets = row[0], bytes(row[1]), bytes(row[2])
+    return DatasetRef(ref.id, created_at, len(inputs), len(targets)), inputs, targets
+
+
+def _postgres_binary_row(session: Session, dataset_id: str) -> Any:
+    """The same row read with psycopg's binary result format: a ``bytea`` of 50 MB
+    arrives as its bytes, not as 100 MB of hex text to decode (2-3x faster)."""
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor(binary=True) as cursor:
+        cursor.execute(
+            "SELECT created_at, inputs, targets FROM datasets WHERE id = %s", (dataset_id,)
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return (row[0].replace(tzinfo=UTC), row[1], row[2])
 
 
 def trained_seconds(session: Session, job_id: str) -> float:
