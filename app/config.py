@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of the API, the worker and ``backprop serve``."""
 
-    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore")
+    # An empty variable counts as unset (compose passes `${BACKPROP_CPUS:-}` as "").
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         default="sqlite:///./backprop.db", description="SQLAlchemy URL of the database."

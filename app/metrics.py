@@ -52,6 +52,7 @@ def process_identifier(pid: int | None = None) -> str:
 
 
 if multiprocess_dir():  # before any metric is made: each picks its value class then
+    os.makedirs(str(multiprocess_dir()), exist_ok=True)
     values.ValueClass = values.MultiProcessValue(process_identifier=process_identifier)
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

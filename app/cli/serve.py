@@ -102,7 +102,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     count = auto_workers(settings) if args.workers == "auto" else int(args.workers)
     if count < 0:
-        print("--workers must be >= 0 or auto", file=sys.stderr)
+        print("--workers must be >= 0", file=sys.stderr)
         return 2
     from app.db.migrate import upgrade_head  # alembic: loaded only when migrating
 
