@@ -39,6 +39,8 @@ from worker.wakeup import Wakeup
 
 log = logging.getLogger("backprop.worker")
 
+SQLITE_MMAP_BYTES = 1 << 30  # dataset blobs are read through a map (app/db/session.py)
+
 
 def one_line(exc: BaseException) -> str:
     """``"ValueError: first line of the message"`` (at most 500 characters)."""
@@ -56,7 +58,7 @@ class Worker:
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
-        self.engine = make_engine(settings)
+        self.engine = make_engine(settings, sqlite_mmap_bytes=SQLITE_MMAP_BYTES)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.shutdown = threading.Event()

@@ -5,7 +5,6 @@ time it has already trained, and its final metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,17 +19,27 @@ from app.schemas.jobs import MetricRow
 @dataclass(frozen=True)
 class DatasetRef:
     """Which dataset content a job trains on, read without loading the arrays: its id,
-    creation time and the byte sizes of its stored arrays."""
+    shape and the byte size of its stored inputs.
+
+    Datasets are never changed through the API (a new upload is a new id), so this
+    only has to catch a rewrite made behind its back, which changes a size. Only
+    columns stored before the arrays are read: on SQLite, a column after a large blob
+    (``created_at``, ``length(targets)``) costs a walk along the blob's overflow pages.
+    """
 
     id: str
-    created_at: datetime
+    n_samples: int
+    n_features: int
+    n_outputs: int
     inputs_bytes: int
-    targets_bytes: int
 
     @property
-    def key(self) -> tuple[str, str, int, int]:
-        """Changes whenever the content could have: the cache key of its arrays."""
-        return (self.id, self.created_at.isoformat(), self.inputs_bytes, self.targets_bytes)
+    def key(self) -> tuple[str, int, int, int, int]:
+        """The cache key of its arrays."""
+        return (self.id, self.n_samples, self.n_features, self.n_outputs, self.inputs_bytes)
+
+
+_REF_COLUMNS = (Dataset.id, Dataset.n_samples, Dataset.n_features, Dataset.n_outputs)
 
 
 @dataclass(frozen=True)
@@ -55,15 +64,10 @@ def load(session: Session, lease: Lease) -> ClaimedJob:
     if job.dataset_id is not None:
         # length() of a blob reads its size, not its content (SQLite and PostgreSQL).
         row = session.execute(
-            select(
-                Dataset.id,
-                Dataset.created_at,
-                func.length(Dataset.inputs),
-                func.length(Dataset.targets),
-            ).where(Dataset.id == job.dataset_id)
+            select(*_REF_COLUMNS, func.length(Dataset.inputs)).where(Dataset.id == job.dataset_id)
         ).first()
         if row is not None:
-            dataset = DatasetRef(row[0], row[1], int(row[2]), int(row[3]))
+            dataset = DatasetRef(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
     return ClaimedJob(job, dataset)
 
 
@@ -74,12 +78,13 @@ def dataset_arrays(session: Session, ref: DatasetRef) -> tuple[DatasetRef, bytes
         row = _postgres_binary_row(session, ref.id)
     else:
         row = session.execute(
-            select(Dataset.created_at, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
+            select(*_REF_COLUMNS, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
         ).first()
     if row is None:
         return None
-    created_at, inputs, targets = row[0], bytes(row[1]), bytes(row[2])
-    return DatasetRef(ref.id, created_at, len(inputs), len(targets)), inputs, targets
+    inputs, targets = bytes(row[4]), bytes(row[5])
+    current = DatasetRef(str(row[0]), int(row[1]), int(row[2]), int(row[3]), len(inputs))
+    return current, inputs, targets
 
 
 def _postgres_binary_row(session: Session, dataset_id: str) -> Any:
@@ -89,12 +94,11 @@ def _postgres_binary_row(session: Session, dataset_id: str) -> Any:
     assert connection is not None
     with connection.cursor(binary=True) as cursor:
         cursor.execute(
-            "SELECT created_at, inputs, targets FROM datasets WHERE id = %s", (dataset_id,)
+            "SELECT id, n_samples, n_features, n_outputs, inputs, targets FROM datasets "
+            "WHERE id = %s",
+            (dataset_id,),
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return (row[0].replace(tzinfo=UTC), row[1], row[2])
+        return cursor.fetchone()
 
 
 def trained_seconds(session: Session, job_id: str) -> float:
