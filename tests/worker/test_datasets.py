@@ -104,8 +104,9 @@ def test_a_changed_dataset_is_never_served_from_the_cache(
             s.execute(
                 update(Dataset)
                 .where(Dataset.id == dataset.id)
-                .values(inputs=encode_array(changed_x), targets=encode_array(changed_y),
-                        n_samples=48)  # fmt: skip
+                .values(
+                    inputs=encode_array(changed_x), targets=encode_array(changed_y), n_samples=48
+                )  # fmt: skip
             )
             s.commit()
         after = submit(session, dataset)
