@@ -6,7 +6,8 @@
 # Two stages: `build` installs the dependencies and the project into a virtual
 # environment; the final stage copies only that venv onto a clean base, so no
 # pip cache, compiler or source tree ships. Runs as uid/gid 10001; the SQLite
-# database lives in the /data volume.
+# database lives in the /data volume, the processes' Prometheus samples in /metrics
+# (docker-compose.yml mounts a volume there; docs/metrics.md).
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
@@ -42,8 +43,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     BACKPROP_API_PORT=8000
 RUN groupadd --system --gid 10001 backprop \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home --shell /usr/sbin/nologin backprop \
- && mkdir /data \
- && chown 10001:10001 /data
+ && mkdir /data /metrics \
+ && chown 10001:10001 /data /metrics
 COPY --from=build /opt/venv /opt/venv
 USER 10001:10001
 WORKDIR /data

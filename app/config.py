@@ -16,7 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Configuration of the API, the worker and ``backprop serve``."""
 
-    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore")
+    # An empty variable counts as unset (compose passes `${BACKPROP_CPUS:-}` as "").
+    model_config = SettingsConfigDict(env_prefix="BACKPROP_", extra="ignore", env_ignore_empty=True)
 
     database_url: str = Field(
         default="sqlite:///./backprop.db", description="SQLAlchemy URL of the database."
@@ -97,6 +98,33 @@ class Settings(BaseSettings):
     )
     idempotency_stale_seconds: float = Field(
         default=600.0, gt=0, description="After this, an unfinished request's key may be reused."
+    )
+    # Many jobs on one machine (app/cpu.py, app/metrics.py, worker/datasets.py).
+    cpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPUs the workers of this host may use (default: the process's "
+        "CPU affinity count).",
+    )
+    host_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Worker processes sharing this host's CPUs (set by backprop serve).",
+    )
+    worker_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="BLAS threads per worker (default: max(1, cpus // host_workers)).",
+    )
+    dataset_cache_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Decoded datasets a worker keeps for its next jobs, in bytes (0: none).",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="A bearer token for GET /metrics (besides admin keys); when set, "
+        "/metrics needs it or an admin key even if the API is open.",
     )
 
     @property

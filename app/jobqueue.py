@@ -8,11 +8,16 @@ read-then-write upgrade). Writes made on behalf of a running job are
 *fenced*: they only apply while the caller's ``lease_token`` is still the job's, so a
 worker that lost its lease (it stalled, the job was requeued and claimed by another, or
 the job was deleted) can never overwrite the new owner's results.
+
+After a commit that creates work (submit, requeue, hand-back) or asks a running job to
+stop (cancel, delete), the queue wakes the workers (``app.db.notify``); the workers'
+polls remain the fallback.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +26,7 @@ from sqlalchemy import String, Table, case, cast, delete, func, insert, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
+from app.db import notify
 from app.db.models import ACTIVE_STATUSES, Dataset, Job, JobStatus, Metric, WeightSnapshot
 from app.db.session import rowcount
 from app.db.types import utcnow
@@ -39,6 +45,8 @@ class Lease:
     token: str
     owner: str
     attempts: int
+    #: Seconds from submit to this claim, when this claim is the job's first start.
+    pickup_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,8 @@ def submit(
         session.execute(insert(metrics).from_select(["job_id", *columns], rows))
     if commit:
         session.commit()
-    else:
+        notify.send(session, notify.QUEUED)
+    else:  # the caller commits (and wakes the workers)
         session.flush()
     return job
 
@@ -164,7 +173,7 @@ def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
         .where(jobs.c.id == oldest.scalar_subquery())
         .where(jobs.c.status == JobStatus.queued.value)
         .values(**values)
-        .returning(jobs.c.id, jobs.c.attempts)
+        .returning(jobs.c.id, jobs.c.attempts, jobs.c.created_at, jobs.c.started_at)
     )
 
 
@@ -187,7 +196,12 @@ def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
     session.commit()
     if row is None:
         return None
-    return Lease(job_id=row.id, token=token, owner=owner, attempts=row.attempts)
+    pickup = None
+    if row.started_at is not None and abs((row.started_at - now).total_seconds()) < 1e-3:
+        pickup = max(0.0, (now - row.created_at).total_seconds())  # first start
+    return Lease(
+        job_id=row.id, token=token, owner=owner, attempts=row.attempts, pickup_seconds=pickup
+    )
 
 
 def _held(lease: Lease) -> ColumnElement[bool]:
@@ -242,6 +256,8 @@ def request_cancel(session: Session, job_id: str) -> str:
     row = session.execute(stmt).first()
     session.commit()
     if row is not None:
+        if row.status == JobStatus.running.value:
+            notify.send(session, notify.cancel_message(job_id))
         return str(row.status)
     status = session.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
     session.rollback()
@@ -294,6 +310,8 @@ def requeue_stalled(session: Session, now: datetime | None = None) -> tuple[int,
         update(jobs).where(expired).values(status=JobStatus.queued.value, **cleared)
     )
     session.commit()
+    if rowcount(requeued):
+        notify.send(session, notify.QUEUED)
     return rowcount(requeued), rowcount(failed)
 
 
@@ -333,6 +351,10 @@ def reset_progress(
     session.commit()
 
 
+#: A weight snapshot to store: (epoch, the network's weights as .npz bytes).
+Snapshot = tuple[int, bytes]
+
+
 def record_epoch(
     session: Session,
     lease: Lease,
@@ -342,16 +364,47 @@ def record_epoch(
 ) -> None:
     """Store one epoch's metrics and progress (and a checkpoint, and a weight snapshot
     of that epoch) in one transaction."""
-    values: dict[str, Any] = {"epoch": row["epoch"]}
+    kept = [(row["epoch"], snapshot)] if snapshot is not None else []
+    record_epochs(session, lease, [row], checkpoint, kept)
+
+
+def record_epochs(
+    session: Session,
+    lease: Lease,
+    rows: Sequence[dict[str, Any]],
+    checkpoint: bytes | None = None,
+    kept: Sequence[Snapshot] = (),
+    job_values: Mapping[str, Any] | None = None,
+) -> None:
+    """Store some epochs' metrics rows and weight snapshots (``kept``), the progress (the
+    last row's epoch), optionally a checkpoint and other ``job_values`` of the job's row,
+    in one transaction. A checkpoint is only ever stored with (or after) the rows of the
+    epochs it contains, and a snapshot with its epoch's row."""
+    values: dict[str, Any] = dict(job_values or {})
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
+    if not values:
+        return
     _fenced_update(session, lease, **values)
-    session.execute(insert(metrics).values(job_id=lease.job_id, **row))
-    if snapshot is not None:
-        session.execute(
-            insert(snapshots).values(job_id=lease.job_id, epoch=row["epoch"], weights=snapshot)
-        )
+    _insert_rows(session, lease, rows, kept)
     session.commit()
+
+
+def _insert_rows(
+    session: Session,
+    lease: Lease,
+    rows: Sequence[dict[str, Any]],
+    kept: Sequence[Snapshot] = (),
+) -> None:
+    if rows:
+        session.execute(insert(metrics), [{"job_id": lease.job_id, **row} for row in rows])
+    if kept:
+        session.execute(
+            insert(snapshots),
+            [{"job_id": lease.job_id, "epoch": epoch, "weights": w} for epoch, w in kept],
+        )
 
 
 def save_checkpoint(session: Session, lease: Lease, checkpoint: bytes) -> None:
@@ -360,10 +413,20 @@ def save_checkpoint(session: Session, lease: Lease, checkpoint: bytes) -> None:
     session.commit()
 
 
-def release(session: Session, lease: Lease, checkpoint: bytes | None) -> None:
+def release(
+    session: Session,
+    lease: Lease,
+    checkpoint: bytes | None,
+    rows: Sequence[dict[str, Any]] = (),
+    kept: Sequence[Snapshot] = (),
+    job_values: Mapping[str, Any] | None = None,
+) -> None:
     """Graceful hand-back (worker shutting down): the job is queued again and resumes
-    from ``checkpoint``. The attempt is not counted against ``max_attempts``."""
+    from ``checkpoint``. The attempt is not counted against ``max_attempts``. ``rows``,
+    ``kept`` (weight snapshots) and ``job_values``: not stored yet, stored in the same
+    transaction."""
     values: dict[str, Any] = {
+        **(job_values or {}),
         "status": JobStatus.queued.value,
         "lease_owner": None,
         "lease_token": None,
@@ -372,8 +435,12 @@ def release(session: Session, lease: Lease, checkpoint: bytes | None) -> None:
     }
     if checkpoint is not None:
         values["checkpoint"] = checkpoint
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
+    _insert_rows(session, lease, rows, kept)
     session.commit()
+    notify.send(session, notify.QUEUED)
 
 
 def finish(
@@ -386,12 +453,16 @@ def finish(
     final_metrics: dict[str, Any] | None = None,
     final_state: bytes | None = None,
     replay: dict[str, Any] | None = None,
+    rows: Sequence[dict[str, Any]] = (),
+    kept: Sequence[Snapshot] = (),
+    job_values: Mapping[str, Any] | None = None,
 ) -> None:
     """Mark the job succeeded, failed, cancelled or pruned, with its results (fenced).
 
     ``final_state`` (the training state the run ended in) replaces the checkpoint, so a
     finished job's checkpoint is what ``from_job`` mode ``continue`` carries on from;
-    ``replay`` is a replay's verdict."""
+    ``replay`` is a replay's verdict; ``rows``, ``kept`` (weight snapshots) and
+    ``job_values``: not stored yet, stored in the same transaction."""
     if status not in (
         JobStatus.succeeded,
         JobStatus.failed,
@@ -400,6 +471,7 @@ def finish(
     ):
         raise ValueError(f"finish: {status} is not a final status")
     values: dict[str, Any] = {
+        **(job_values or {}),
         "status": status.value,
         "finished_at": utcnow(),
         "lease_owner": None,
@@ -414,15 +486,20 @@ def finish(
         values["checkpoint"] = final_state
     if replay is not None:
         values["replay"] = replay
+    if rows:
+        values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
+    _insert_rows(session, lease, rows, kept)
     session.commit()
 
 
 def delete_sweep_jobs(session: Session, sweep_id: str) -> None:
-    """Delete a sweep's jobs and their metrics, in the caller's transaction (the sweep's
-    delete commits it); running ones stop as with :func:`delete_job`."""
+    """Delete a sweep's jobs, their metrics and weight snapshots, in the caller's
+    transaction (the sweep's delete commits it); running ones stop as with
+    :func:`delete_job`."""
     ids = select(jobs.c.id).where(jobs.c.sweep_id == sweep_id)
     session.execute(delete(metrics).where(metrics.c.job_id.in_(ids)))
+    session.execute(delete(snapshots).where(snapshots.c.job_id.in_(ids)))
     session.execute(delete(jobs).where(jobs.c.sweep_id == sweep_id))
 
 
@@ -432,7 +509,11 @@ def delete_job(session: Session, job_id: str) -> None:
     it in effect."""
     session.execute(delete(metrics).where(metrics.c.job_id == job_id))
     session.execute(delete(snapshots).where(snapshots.c.job_id == job_id))
-    result = session.execute(delete(jobs).where(jobs.c.id == job_id))
+    result = session.execute(
+        delete(jobs).where(jobs.c.id == job_id).returning(jobs.c.status)
+    ).first()
     session.commit()
-    if not rowcount(result):
+    if result is None:
         raise NotFound("job", job_id)
+    if result.status == JobStatus.running.value:
+        notify.send(session, notify.cancel_message(job_id))

@@ -3,7 +3,7 @@
     python benchmarks/checkpoint_cost.py [--epochs 3] [--samples 60000] [--batch-size 10]
 
 Trains the engine benchmark's network (784-100-10, sigmoid, cross-entropy, momentum SGD,
-synthetic data) through the worker's own epoch recorder (``worker.runner._EpochRecorder``)
+synthetic data) through the worker's own epoch recorder (``worker.recorder.EpochRecorder``)
 on a real claimed job in a temporary SQLite file, twice:
 
 - **metrics only**: one metrics row per epoch, no checkpoint (``checkpoint_seconds`` = inf);
@@ -35,7 +35,7 @@ from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
 from app.nn import NetworkSpec, TrainingConfig, train
-from worker.runner import _EpochRecorder
+from worker.recorder import EpochRecorder
 
 SPEC = {"sizes": [784, 100, 10], "cost": "cross_entropy"}
 
@@ -76,7 +76,9 @@ def run(args: argparse.Namespace, every: float, workdir: Path, tag: str) -> dict
         )  # fmt: skip
         lease = jobqueue.claim(session, "bench", lease_seconds=3600)
     assert lease is not None
-    recorder = _EpochRecorder(sessions, lease, every)
+    # One epoch more than trained: the recorder never checkpoints a job's last epoch
+    # (its end follows), and here every epoch is to checkpoint.
+    recorder = EpochRecorder(sessions, lease, checkpoint_seconds=every, epochs=args.epochs + 1)
     recorder.last_checkpoint = float("-inf") if every == 0 else time.monotonic()
     timings: dict[str, list[float]] = {"serialise": [], "write": [], "epoch": []}
     sizes: list[int] = []

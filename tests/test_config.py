@@ -36,3 +36,15 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKPROP_LEASE_SECONDS", "0")
     with pytest.raises(ValueError, match="lease_seconds"):
         Settings()
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker compose passes `${BACKPROP_CPUS:-}` as an empty string when it is not set."""
+    monkeypatch.setenv("BACKPROP_CPUS", "")
+    monkeypatch.setenv("BACKPROP_WORKER_THREADS", "")
+    monkeypatch.setenv("BACKPROP_METRICS_TOKEN", "")
+    settings = Settings()
+    assert settings.cpus is None and settings.worker_threads is None
+    assert settings.metrics_token == ""
+    monkeypatch.setenv("BACKPROP_CPUS", "3")
+    assert Settings().cpus == 3

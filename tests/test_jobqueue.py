@@ -276,3 +276,51 @@ def test_the_postgresql_claim_skips_locked_rows_and_sqlite_needs_no_lock() -> No
     assert "FOR UPDATE SKIP LOCKED" in pg and "RETURNING" in pg
     lite = str(jobqueue.claim_statement("sqlite", values).compile(dialect=sqlite.dialect()))
     assert "FOR UPDATE" not in lite and "LIMIT" in lite and "RETURNING" in lite
+
+
+def test_several_epochs_and_a_checkpoint_are_one_transaction(session: Session) -> None:
+    queued = submit(session)
+    lease = jobqueue.claim(session, "w", 30)
+    assert lease is not None
+    jobqueue.record_epochs(session, lease, [metric_row(1), metric_row(2), metric_row(3)], b"c3")
+    row = job(session, queued.id)
+    assert row.epoch == 3 and row.checkpoint == b"c3"
+    epochs = session.scalars(select(Metric.epoch).where(Metric.job_id == row.id)).all()
+    assert epochs == [1, 2, 3]
+    jobqueue.record_epochs(session, lease, [])  # nothing to write: no statement at all
+    stale = jobqueue.Lease(queued.id, "stale", "w", 1)
+    with pytest.raises(LeaseLost):  # fenced: nothing of the batch is stored
+        jobqueue.record_epochs(session, stale, [metric_row(4), metric_row(5)])
+    epochs = session.scalars(select(Metric.epoch).where(Metric.job_id == row.id)).all()
+    assert epochs == [1, 2, 3]
+
+
+def test_the_end_and_the_hand_back_store_the_last_rows_with_them(session: Session) -> None:
+    ended, handed_back = submit(session), submit(session)
+    first = jobqueue.claim(session, "w", 30)
+    second = jobqueue.claim(session, "w", 30)
+    assert first is not None and second is not None
+    jobqueue.finish(session, first, JobStatus.succeeded, rows=[metric_row(1), metric_row(2)])
+    jobqueue.release(session, second, b"c1", rows=[metric_row(1)])
+    for job_id, epochs, status in (
+        (ended.id, [1, 2], "succeeded"),
+        (handed_back.id, [1], "queued"),
+    ):
+        row = job(session, job_id)
+        assert row.status == status and row.epoch == epochs[-1]
+        stored = session.scalars(select(Metric.epoch).where(Metric.job_id == job_id)).all()
+        assert list(stored) == epochs
+
+
+def test_the_first_claim_knows_how_long_the_job_waited(session: Session) -> None:
+    queued = submit(session)
+    session.execute(
+        update(Job).where(Job.id == queued.id).values(created_at=utcnow() - timedelta(seconds=2))
+    )
+    session.commit()
+    lease = jobqueue.claim(session, "w", 30)
+    assert lease is not None and lease.pickup_seconds is not None
+    assert 2.0 <= lease.pickup_seconds < 60
+    jobqueue.release(session, lease, b"c")
+    again = jobqueue.claim(session, "w", 30)  # a resumed job: not a pickup from the queue
+    assert again is not None and again.pickup_seconds is None

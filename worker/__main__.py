@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from types import FrameType
 
 from app.config import get_settings
 from app.db.migrate import upgrade_head
+from app.metrics import WORKERS_BUSY, mark_process_dead
 from worker.runner import Worker
+from worker.threads import apply_cpu_budget
 
 
 def main() -> int:
@@ -19,6 +22,7 @@ def main() -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s worker %(process)d: %(message)s",
     )
+    apply_cpu_budget(settings)
     upgrade_head(settings)
     worker = Worker(settings)
 
@@ -34,6 +38,8 @@ def main() -> int:
         worker.run()
     finally:
         worker.close()
+        WORKERS_BUSY.set(0)
+        mark_process_dead(os.getpid())  # its live gauges leave the exposition with it
     return 0
 
 

@@ -10,6 +10,10 @@ API is open.
 
 The request then runs as the key's :class:`~app.db.ownership.Principal`; what an owner
 may see is enforced beside the queries, in ``app.db.ownership``.
+
+``GET /metrics`` (Prometheus) covers every owner's jobs, so with keys configured it
+needs an admin key or ``BACKPROP_METRICS_TOKEN`` (a user key gets 403); with a token set
+it needs the token (or an admin key) even when the API is otherwise open.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ PUBLIC_PATHS = frozenset({"/health", "/docs", "/docs/oauth2-redirect", "/redoc",
 # Self-hosted Swagger/ReDoc assets, and the dashboard's and playground's pages and files.
 PUBLIC_PREFIXES = ("/static-offline-docs/", "/static/")
 DASHBOARD_PAGES = frozenset({"/", "/playground"})
+METRICS_PATH = "/metrics"
 
 BEARER = "bearerAuth"
 API_KEY_HEADER = "apiKeyHeader"
@@ -128,11 +133,15 @@ class AuthMiddleware:
     """Pure ASGI: 401 for a protected path without a valid key; otherwise runs the app
     with the caller's :class:`Principal` in the context (read by the session hooks)."""
 
-    def __init__(self, app: ASGIApp, keyring: Keyring) -> None:
+    def __init__(self, app: ASGIApp, keyring: Keyring, metrics_token: str = "") -> None:
         self.app = app
         self.keyring = keyring
+        self.metrics_token = metrics_token.encode("utf-8")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == METRICS_PATH:
+            await self._metrics(scope, receive, send)
+            return
         if scope["type"] not in ("http", "websocket") or not self.keyring.enabled:
             await self.app(scope, receive, send)
             return
@@ -151,6 +160,34 @@ class AuthMiddleware:
                 return
         with acting_as(principal):
             await self.app(scope, receive, send)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/metrics``: open without keys and token; else the token or an admin key."""
+        if not self.keyring.enabled and not self.metrics_token:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope["headers"]}  # fmt: skip
+        presented = presented_keys(headers)
+        allowed = user = False
+        for key in presented:
+            token_ok = bool(self.metrics_token) and hmac.compare_digest(
+                key.encode("utf-8"), self.metrics_token
+            )
+            principal = self.keyring.authenticate(key)
+            allowed |= token_ok or (principal is not None and principal.admin)
+            user |= principal is not None
+        if allowed:
+            with acting_as(Principal(owner=None, admin=True)):
+                await self.app(scope, receive, send)
+        elif user:
+            response = JSONResponse(
+                {"detail": "GET /metrics needs an admin API key or BACKPROP_METRICS_TOKEN"},
+                status_code=403,
+            )
+            await response(scope, receive, send)
+        else:
+            await _unauthorized(bool(presented))(scope, receive, send)
 
 
 def _unauthorized(wrong: bool) -> JSONResponse:
@@ -174,7 +211,7 @@ def install_auth(app: Any, settings: Settings) -> Keyring:
     """API keys (when configured), their OpenAPI security scheme, and CORS (outermost,
     so preflight requests are answered before authentication). Returns the keyring."""
     keyring = Keyring.from_settings(settings)
-    app.add_middleware(AuthMiddleware, keyring=keyring)
+    app.add_middleware(AuthMiddleware, keyring=keyring, metrics_token=settings.metrics_token)
     if keyring.enabled:
         _declare_security(app)
     origins = cors_origins(settings)

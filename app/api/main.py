@@ -20,6 +20,7 @@ from app.api.auth import install_auth
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.idempotency import install_idempotency
+from app.api.metrics import install_metrics
 from app.api.routes import (
     backprop,
     dashboard,
@@ -27,6 +28,7 @@ from app.api.routes import (
     events,
     health,
     jobs,
+    metrics,
     plots,
     previews,
     provenance,
@@ -98,8 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     keyring = install_auth(app, settings)  # outside the body limit: no key, no body read
+    install_metrics(app)  # outermost: every request counts, refusals included
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(datasets.router)
     app.include_router(previews.router)
     app.include_router(jobs.router)

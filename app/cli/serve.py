@@ -4,6 +4,13 @@ The API and the workers run as child processes in their own sessions, so a Ctrl-
 SIGTERM reaches only this supervisor, which forwards SIGTERM to each child (workers hand
 their job back at the next batch boundary), waits for them and exits 0. A worker that
 dies (killed, out of memory) is restarted; if the API dies, everything stops (exit 1).
+
+Many workers, one machine: ``--workers auto`` starts one per CPU of the budget
+(``app/cpu.py``), and every worker is told how many share the host
+(``BACKPROP_HOST_WORKERS``) so that together they never run more BLAS threads than
+there are CPUs. Metrics: the API and every worker write their Prometheus samples to one
+directory (``PROMETHEUS_MULTIPROC_DIR``: the caller's, emptied at start, or a temporary
+one), which ``GET /metrics`` reads (``app/metrics.py``).
 """
 
 from __future__ import annotations
@@ -11,15 +18,18 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from types import FrameType
 from typing import Any
 
 from app.config import get_settings
+from app.cpu import auto_workers
 
 log = logging.getLogger("backprop.serve")
 
@@ -35,9 +45,23 @@ def register_serve(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes (default 1; 0: API only)"
+        "--workers",
+        type=_worker_count,
+        default=1,
+        help="worker processes (default 1; 0: API only; auto: one per CPU)",
     )
     parser.set_defaults(func=serve)
+
+
+def _worker_count(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of workers or 'auto', got {value!r}"
+        ) from None
 
 
 def register_migrate(subparsers: Any) -> None:
@@ -56,8 +80,19 @@ def migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, start_new_session=True)
+def _spawn(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, start_new_session=True, env=env)
+
+
+def _metrics_dir() -> tuple[str, bool]:
+    """The multiprocess metrics directory (emptied) and whether we made it."""
+    from app.metrics import MULTIPROC_ENV, clean_directory
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        clean_directory(given)
+        return given, False
+    return tempfile.mkdtemp(prefix="backprop-metrics-"), True
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -65,7 +100,8 @@ def serve(args: argparse.Namespace) -> int:
     dies is restarted."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = get_settings()
-    if args.workers < 0:
+    count = auto_workers(settings) if args.workers == "auto" else int(args.workers)
+    if count < 0:
         print("--workers must be >= 0", file=sys.stderr)
         return 2
     from app.api.auth import Keyring
@@ -94,13 +130,16 @@ def serve(args: argparse.Namespace) -> int:
         "--timeout-graceful-shutdown", "5",  # don't wait for long-lived streams forever
     ]  # fmt: skip
     worker_argv = [sys.executable, "-m", "worker"]
-    api = _spawn(api_argv)
-    workers = [_spawn(worker_argv) for _ in range(args.workers)]
+    metrics_dir, made = _metrics_dir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    worker_env = {**env, "BACKPROP_HOST_WORKERS": str(max(1, count))}
+    api = _spawn(api_argv, env)
+    workers = [_spawn(worker_argv, worker_env) for _ in range(count)]
     started = [time.monotonic()] * len(workers)
     log.info("serve: child pids %s", " ".join(str(c.pid) for c in [api, *workers]))
     log.info(
         "serve: API on http://%s:%s (docs at /docs), %d worker(s), database %s",
-        args.host, args.port, args.workers, settings.database_url,
+        args.host, args.port, count, settings.database_url,
     )  # fmt: skip
 
     failed = False
@@ -113,14 +152,26 @@ def serve(args: argparse.Namespace) -> int:
             crash_looping = time.monotonic() - started[i] < RESTART_INTERVAL
             if worker.poll() is not None and not stop.is_set() and not crash_looping:
                 # Its job (if any) goes back to the queue when its lease expires.
-                workers[i], started[i] = _spawn(worker_argv), time.monotonic()
+                _mark_dead(worker.pid, metrics_dir)
+                workers[i], started[i] = _spawn(worker_argv, worker_env), time.monotonic()
                 log.warning(
                     "serve: worker %d exited with %s; restarted as %d",
                     worker.pid, worker.returncode, workers[i].pid,
                 )  # fmt: skip
     _stop_all([api, *workers])
+    if made:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    else:
+        for worker in workers:
+            _mark_dead(worker.pid, metrics_dir)
     log.info("serve: stopped")
     return 1 if failed else 0
+
+
+def _mark_dead(pid: int, metrics_dir: str) -> None:
+    from app.metrics import mark_process_dead
+
+    mark_process_dead(pid, metrics_dir)
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:

@@ -10,7 +10,7 @@ from app.datasets.csvfile import parse_csv
 from app.datasets.digest import arrays_sha256, dataset_sha256
 from app.datasets.errors import DatasetError, DatasetTooLarge
 from app.datasets.generators import GENERATORS, generate, options_of
-from app.datasets.npzfile import decode_array, encode_array, parse_npz
+from app.datasets.npzfile import decode_array, encode_array, parse_npz, view_array
 
 __all__ = [
     "GENERATORS",
@@ -27,4 +27,5 @@ __all__ = [
     "parse_arrays",
     "parse_csv",
     "parse_npz",
+    "view_array",
 ]

@@ -232,6 +232,9 @@ class _Loop:
         resume: TrainState | None,
     ) -> None:
         self.spec, self.config, self.task = spec, config, task
+        # Every field is a scalar: a shallow copy per checkpoint state is a deep one, and
+        # dataclasses.asdict once per epoch cost more than the rest of a tiny epoch.
+        self.config_dict = config.to_dict()
         dt = config.dtype
         n_val, n_train = split_sizes(x.shape[0], config.validation_fraction)
         self.x_val: Array | None = None
@@ -498,7 +501,7 @@ class _Loop:
             rng_state=_plain(rng_state),
             learning_rate=self.base_lr,
             schedule=dict(self.schedule),
-            config=self.config.to_dict(),
+            config=dict(self.config_dict),
             n_train=self.n_train,
             partial_outputs=self.out_epoch[:partial].copy() if partial else None,
         )

@@ -24,16 +24,22 @@ class Health:
     jobs: dict[str, int]
 
 
+def job_counts(session: Session) -> dict[str, int]:
+    """Jobs per status; Unavailable when the database cannot be read."""
+    try:
+        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+    except SQLAlchemyError as exc:
+        raise Unavailable(f"database unavailable (cannot read): {_cause(exc)}") from exc
+    return {status: n for status, n in rows}
+
+
 def check(session: Session) -> Health:
     """Read the job counts, then rewrite this process's probe row (one tiny commit).
 
     Unavailable (503) when the database cannot be read; StorageFull (507) or Unavailable
     (503) naming the cause when it can be read but not written.
     """
-    try:
-        rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-    except SQLAlchemyError as exc:
-        raise Unavailable(f"database unavailable (cannot read): {_cause(exc)}") from exc
+    counts = job_counts(session)
     try:
         now = utcnow()
         written = session.execute(
@@ -48,7 +54,7 @@ def check(session: Session) -> Health:
         if classify(exc) is Fault.full:
             raise StorageFull(message) from exc
         raise Unavailable(message) from exc
-    return Health(jobs={status: n for status, n in rows})
+    return Health(jobs=counts)
 
 
 def _cause(exc: SQLAlchemyError) -> str:

@@ -1,5 +1,6 @@
-"""What a worker needs besides the queue's transitions: the claimed job with its data,
-the time it has already trained, and its final metrics."""
+"""What a worker needs besides the queue's transitions: the claimed job, its dataset
+(first as a reference that says which content it has, then the arrays themselves), the
+time it has already trained, and its final metrics."""
 
 from __future__ import annotations
 
@@ -16,16 +17,42 @@ from app.schemas.jobs import MetricRow
 
 
 @dataclass(frozen=True)
+class DatasetRef:
+    """Which dataset content a job trains on, read without loading the arrays: its id,
+    shape and the byte size of its stored inputs.
+
+    Datasets are never changed through the API (a new upload is a new id), so this
+    only has to catch a rewrite made behind its back, which changes a size. Only
+    columns stored before the arrays are read: on SQLite, a column after a large blob
+    (``created_at``, ``length(targets)``) costs a walk along the blob's overflow pages.
+    """
+
+    id: str
+    n_samples: int
+    n_features: int
+    n_outputs: int
+    inputs_bytes: int
+
+    @property
+    def key(self) -> tuple[str, int, int, int, int]:
+        """The cache key of its arrays."""
+        return (self.id, self.n_samples, self.n_features, self.n_outputs, self.inputs_bytes)
+
+
+_REF_COLUMNS = (Dataset.id, Dataset.n_samples, Dataset.n_features, Dataset.n_outputs)
+
+
+@dataclass(frozen=True)
 class ClaimedJob:
     """A claimed job as stored, and its dataset (None when it was deleted)."""
 
     job: Job
-    dataset: Dataset | None
+    dataset: DatasetRef | None
 
 
 def load(session: Session, lease: Lease) -> ClaimedJob:
-    """The leased job with its checkpoint and start weights, and its dataset's arrays;
-    LeaseLost when the job was deleted since it was claimed."""
+    """The leased job with its checkpoint and start weights, and a reference to its
+    dataset; LeaseLost when the job was deleted since it was claimed."""
     job = session.scalars(
         select(Job)
         .where(Job.id == lease.job_id)
@@ -35,12 +62,43 @@ def load(session: Session, lease: Lease) -> ClaimedJob:
         raise LeaseLost(lease.job_id)
     dataset = None
     if job.dataset_id is not None:
-        dataset = session.scalars(
-            select(Dataset)
-            .where(Dataset.id == job.dataset_id)
-            .options(undefer(Dataset.inputs), undefer(Dataset.targets))
+        # length() of a blob reads its size, not its content (SQLite and PostgreSQL).
+        row = session.execute(
+            select(*_REF_COLUMNS, func.length(Dataset.inputs)).where(Dataset.id == job.dataset_id)
         ).first()
+        if row is not None:
+            dataset = DatasetRef(str(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
     return ClaimedJob(job, dataset)
+
+
+def dataset_arrays(session: Session, ref: DatasetRef) -> tuple[DatasetRef, bytes, bytes] | None:
+    """The stored arrays (``.npy`` bytes) of the dataset ``ref`` names, with a reference
+    to exactly the content read; None when it was deleted."""
+    if session.get_bind().dialect.name == "postgresql":
+        row = _postgres_binary_row(session, ref.id)
+    else:
+        row = session.execute(
+            select(*_REF_COLUMNS, Dataset.inputs, Dataset.targets).where(Dataset.id == ref.id)
+        ).first()
+    if row is None:
+        return None
+    inputs, targets = bytes(row[4]), bytes(row[5])
+    current = DatasetRef(str(row[0]), int(row[1]), int(row[2]), int(row[3]), len(inputs))
+    return current, inputs, targets
+
+
+def _postgres_binary_row(session: Session, dataset_id: str) -> Any:
+    """The same row read with psycopg's binary result format: a ``bytea`` of 50 MB
+    arrives as its bytes, not as 100 MB of hex text to decode (2-3x faster)."""
+    connection = session.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor(binary=True) as cursor:
+        cursor.execute(
+            "SELECT id, n_samples, n_features, n_outputs, inputs, targets FROM datasets "
+            "WHERE id = %s",
+            (dataset_id,),
+        )
+        return cursor.fetchone()
 
 
 def trained_seconds(session: Session, job_id: str) -> float:

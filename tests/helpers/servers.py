@@ -121,10 +121,10 @@ class Server:
 
 
 def start_server(
-    tmp: Path, workers: int, database_url: str | None = None, **extra_env: str
+    tmp: Path, workers: int | str, database_url: str | None = None, **extra_env: str
 ) -> Server:
-    """``backprop serve --workers N`` on a free port, its output in ``tmp/serve.log``;
-    returns once it answers ``/health``."""
+    """``backprop serve --workers N`` (or ``auto``) on a free port, its output in
+    ``tmp/serve.log``; returns once it answers ``/health``."""
     port = free_port()
     env = backprop_env(database_url or tmp / "backprop.db", **extra_env)
     log = tmp / "serve.log"

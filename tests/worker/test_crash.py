@@ -94,10 +94,10 @@ def curve(metrics: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 SNAPSHOT_EVERY = 4  # the disturbed jobs keep weight snapshots too
 
 
-def start_job_pair(dep: Deployment) -> tuple[str, str]:
+def start_job_pair(dep: Deployment, epochs: int = TRAINING["epochs"]) -> tuple[str, str]:
     """The job to disturb and an identical reference, queued in that order."""
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-    training = {**TRAINING, "snapshot_every": SNAPSHOT_EVERY}
+    training = {**TRAINING, "epochs": epochs, "snapshot_every": SNAPSHOT_EVERY}
     disturbed = dep.submit(dataset["id"], NETWORK, training)["id"]
     reference = dep.submit(dataset["id"], NETWORK, training)["id"]
     return disturbed, reference
@@ -113,7 +113,9 @@ def wait_running_at(dep: Deployment, job_id: str, epoch: int) -> dict[str, Any]:
     return wait_for(reached, timeout=60, what=what)  # type: ignore[no-any-return]
 
 
-def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> None:
+def assert_same_as_reference(
+    dep: Deployment, job_id: str, reference: str, epochs: int = TRAINING["epochs"]
+) -> None:
     for job in (job_id, reference):
         done = dep.wait_status(job, "succeeded", "failed", "cancelled")
         assert done["status"] == "succeeded", done
@@ -121,7 +123,7 @@ def assert_same_as_reference(dep: Deployment, job_id: str, reference: str) -> No
     for epoch in range(SNAPSHOT_EVERY, TRAINING["epochs"] + 1, SNAPSHOT_EVERY):
         assert_bit_identical(dep.weights_npz(job_id, epoch), dep.weights_npz(reference, epoch))
     resumed, uninterrupted = dep.metrics(job_id), dep.metrics(reference)
-    assert [row["epoch"] for row in resumed] == list(range(1, TRAINING["epochs"] + 1))
+    assert [row["epoch"] for row in resumed] == list(range(1, epochs + 1))
     assert curve(resumed) == curve(uninterrupted)
 
 
@@ -165,7 +167,9 @@ def test_stalled_worker_that_wakes_up_cannot_overwrite_the_new_owner(dep: Deploy
 
 
 def test_sigterm_hands_the_job_back_and_exits_zero(dep: Deployment) -> None:
-    job_id, reference = start_job_pair(dep)
+    # Without a checkpoint every epoch, epochs share commits and 40 of them take ~0.2 s:
+    # ten times as many keep the job running long enough to be stopped mid-training.
+    job_id, reference = start_job_pair(dep, epochs=400)
     worker = dep.start_worker(
         env={"BACKPROP_CHECKPOINT_SECONDS": "3600"}
     )  # only the hand-back saves
@@ -181,7 +185,7 @@ def test_sigterm_hands_the_job_back_and_exits_zero(dep: Deployment) -> None:
     assert dep.job(reference)["status"] == "queued"  # it stopped claiming
 
     dep.start_worker()
-    assert_same_as_reference(dep, job_id, reference)
+    assert_same_as_reference(dep, job_id, reference, epochs=400)
     assert dep.job(job_id)["attempts"] == 1  # a graceful hand-back is not a lost worker
 
 
