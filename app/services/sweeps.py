@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from app import jobqueue
 from app.config import Settings
+from app.db import notify
 from app.db.models import (
     ACTIVE_STATUSES,
     ACTIVE_SWEEP_STATUSES,
@@ -101,6 +102,7 @@ def create(session: Session, settings: Settings, request: SweepCreate) -> Sweep:
     session.flush()  # the first write: from here on this transaction holds the lock
     _step(session, settings, row)
     session.commit()
+    notify.send(session, notify.QUEUED)  # its first trials wait in the queue
     return row
 
 
@@ -428,6 +430,7 @@ def advance(session: Session, settings: Settings, sweep_id: str) -> bool:
     except BaseException:
         session.rollback()
         raise
+    notify.send(session, notify.QUEUED)  # a next trial may wait in the queue
     return True
 
 
