@@ -126,6 +126,7 @@ class Worker:
                 self._last_requeue = time.monotonic()
                 if requeued or failed:
                     log.info("stalled jobs: %d requeued, %d failed", requeued, failed)
+                trials.advance_due(self.sessions, self.settings)
             if self.shutdown.is_set():
                 return None
             lease = jobqueue.claim(session, self.owner, self.settings.lease_seconds)
@@ -141,6 +142,8 @@ class Worker:
             self._run_job(lease, watch)
         except LeaseLost:
             log.warning("job %s: lease lost; result discarded", lease.job_id)
+        else:
+            trials.advance_sweep(self.sessions, self.settings, lease.job_id)
         finally:
             guard.unwatch()
             wakeup.unwatch(lease.job_id)

@@ -67,7 +67,9 @@ def test_metrics_show_the_jobs_by_status_and_the_requests(
     jobs = {
         labels[0][1]: value for (name, labels), value in found.items() if name == "backprop_jobs"
     }
-    assert jobs == {"queued": 2, "running": 1, "succeeded": 0, "failed": 0, "cancelled": 0}
+    assert jobs == {
+        "queued": 2, "running": 1, "succeeded": 0, "failed": 0, "cancelled": 0, "pruned": 0
+    }  # fmt: skip
     health = ("http_requests_total", (("handler", "/health"), ("method", "GET"), ("status", "2xx")))
     assert found[health] == 2
     missing = (
