@@ -375,11 +375,15 @@ def record_epochs(
     checkpoint: bytes | None = None,
     kept: Sequence[Snapshot] = (),
     job_values: Mapping[str, Any] | None = None,
+    *,
+    replace: bool = False,
 ) -> None:
     """Store some epochs' metrics rows and weight snapshots (``kept``), the progress (the
     last row's epoch), optionally a checkpoint and other ``job_values`` of the job's row,
     in one transaction. A checkpoint is only ever stored with (or after) the rows of the
-    epochs it contains, and a snapshot with its epoch's row."""
+    epochs it contains, and a snapshot with its epoch's row. ``replace``: rows of these
+    epochs may be stored already (a write whose commit went through although the
+    connection broke): they are replaced, so each epoch has exactly one row."""
     values: dict[str, Any] = dict(job_values or {})
     if rows:
         values["epoch"] = rows[-1]["epoch"]
@@ -388,7 +392,7 @@ def record_epochs(
     if not values:
         return
     _fenced_update(session, lease, **values)
-    _insert_rows(session, lease, rows, kept)
+    _insert_rows(session, lease, rows, kept, replace)
     session.commit()
 
 
@@ -397,7 +401,14 @@ def _insert_rows(
     lease: Lease,
     rows: Sequence[dict[str, Any]],
     kept: Sequence[Snapshot] = (),
+    replace: bool = False,
 ) -> None:
+    if replace and rows:
+        first = rows[0]["epoch"]
+        for table in (metrics, snapshots):
+            session.execute(
+                delete(table).where(table.c.job_id == lease.job_id, table.c.epoch >= first)
+            )
     if rows:
         session.execute(insert(metrics), [{"job_id": lease.job_id, **row} for row in rows])
     if kept:
@@ -420,11 +431,13 @@ def release(
     rows: Sequence[dict[str, Any]] = (),
     kept: Sequence[Snapshot] = (),
     job_values: Mapping[str, Any] | None = None,
+    *,
+    replace: bool = False,
 ) -> None:
     """Graceful hand-back (worker shutting down): the job is queued again and resumes
     from ``checkpoint``. The attempt is not counted against ``max_attempts``. ``rows``,
     ``kept`` (weight snapshots) and ``job_values``: not stored yet, stored in the same
-    transaction."""
+    transaction (``replace``: as in :func:`record_epochs`)."""
     values: dict[str, Any] = {
         **(job_values or {}),
         "status": JobStatus.queued.value,
@@ -438,7 +451,7 @@ def release(
     if rows:
         values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
-    _insert_rows(session, lease, rows, kept)
+    _insert_rows(session, lease, rows, kept, replace)
     session.commit()
     notify.send(session, notify.QUEUED)
 
@@ -456,13 +469,15 @@ def finish(
     rows: Sequence[dict[str, Any]] = (),
     kept: Sequence[Snapshot] = (),
     job_values: Mapping[str, Any] | None = None,
+    replace: bool = False,
 ) -> None:
     """Mark the job succeeded, failed, cancelled or pruned, with its results (fenced).
 
     ``final_state`` (the training state the run ended in) replaces the checkpoint, so a
     finished job's checkpoint is what ``from_job`` mode ``continue`` carries on from;
     ``replay`` is a replay's verdict; ``rows``, ``kept`` (weight snapshots) and
-    ``job_values``: not stored yet, stored in the same transaction."""
+    ``job_values``: not stored yet, stored in the same transaction (``replace``: as in
+    :func:`record_epochs`)."""
     if status not in (
         JobStatus.succeeded,
         JobStatus.failed,
@@ -489,7 +504,7 @@ def finish(
     if rows:
         values["epoch"] = rows[-1]["epoch"]
     _fenced_update(session, lease, **values)
-    _insert_rows(session, lease, rows, kept)
+    _insert_rows(session, lease, rows, kept, replace)
     session.commit()
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import jobqueue
 from app.config import Settings
 from app.jobqueue import Lease
+from worker.outage import Outage
 
 log = logging.getLogger("backprop.worker")
 
@@ -48,12 +49,17 @@ class LeaseGuard(threading.Thread):
     """Heartbeats and cancel checks for the job its worker trains (at most one)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], settings: Settings, shutdown: threading.Event
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        shutdown: threading.Event,
+        outage: Outage | None = None,
     ) -> None:
         super().__init__(name="lease-guard", daemon=True)
         self.sessions = sessions
         self.settings = settings
         self.shutdown = shutdown
+        self.outage = outage
         self.interval = min(settings.cancel_poll_seconds, settings.heartbeat_seconds)
         self._current: Watch | None = None
         self._lock = threading.Lock()  # held while the job is checked: unwatch waits
@@ -119,9 +125,17 @@ class LeaseGuard(threading.Thread):
                     watch.last_beat = now
                 else:
                     status = jobqueue.poll(session, lease)
-        except SQLAlchemyError as exc:  # transient (e.g. a long lock): try again
-            log.warning("job %s: lease check failed: %s", lease.job_id, exc)
+        except SQLAlchemyError as exc:  # the next check tries again
+            if self.outage is None:
+                log.warning("job %s: lease check failed: %s", lease.job_id, exc)
+                return
+            try:
+                self.outage.fault(exc, f"renewing the lease of job {lease.job_id}")
+            except SQLAlchemyError:
+                log.warning("job %s: lease check failed: %s", lease.job_id, exc)
             return
+        if self.outage is not None:
+            self.outage.ok()
         if not status.held:
             log.warning("job %s: lease lost; abandoning it", lease.job_id)
             watch.lost.set()

@@ -23,8 +23,16 @@ checkpoint (a resume recomputes up to it and is pruned there again), and
 :class:`worker.trials.TrialPruned` ends training. ``job_values`` (the job's recorded
 environments) go with this run's first write.
 
-A write that fails leaves the buffer as it was, so a retry may call the same method
-again. The buffered rows of a worker that dies are recomputed, identically, by the next
+A write that fails leaves the buffer as it was. With an ``outage`` (``worker/outage.py``)
+a write that meets a database fault does not stop training: the rows stay buffered and
+the next epoch end tries again once a backoff pause is over (no checkpoint is taken
+meanwhile), so the rows made during an outage are written, in order, when the database
+is back. A failed write may still have committed (the connection broke after the
+commit): the next one replaces the rows of its epochs, so each epoch is stored once.
+Training waits for the database (:meth:`EpochRecorder.flush` retries until it succeeds)
+once ``max_pending`` rows are buffered or the outage has lasted ``patience`` seconds
+(the lease's length: past it, another worker may own the job once the database is back).
+The buffered rows of a worker that dies are recomputed, identically, by the next
 attempt from the last checkpoint (``jobqueue.reset_progress``).
 """
 
@@ -34,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import jobqueue
@@ -43,8 +52,10 @@ from app.metrics import EPOCH_SECONDS
 from app.nn import EpochMetrics, TrainState
 from app.schemas.jobs import MetricRow
 from worker import trials
+from worker.outage import Outage, delay
 
 FLUSH_SECONDS = 0.1
+MAX_PENDING = 20_000  # rows buffered through an outage before training waits for it
 
 
 class EpochRecorder:
@@ -62,6 +73,10 @@ class EpochRecorder:
         snapshot_every: int | None = None,
         prune: trials.PruneCheck | None = None,
         job_values: dict[str, Any] | None = None,
+        outage: Outage | None = None,
+        patience: float = float("inf"),
+        give_up: Callable[[], bool] = lambda: False,
+        max_pending: int = MAX_PENDING,
     ) -> None:
         self.sessions = sessions
         self.lease = lease
@@ -78,6 +93,14 @@ class EpochRecorder:
         self.prune = prune
         self.kept: list[jobqueue.Snapshot] = []
         self.job_values = dict(job_values or {})
+        self.outage = outage
+        self.patience = patience
+        self.give_up = give_up
+        self.max_pending = max_pending
+        self.failures = 0  # consecutive failed writes
+        self.failing_since: float | None = None
+        self.retry_at: float | None = None  # no write before this while failing
+        self.uncertain = False  # a failed write may have committed: replace its rows
 
     def __call__(self, metrics: EpochMetrics, state: TrainState) -> None:
         row = MetricRow.model_validate(metrics)
@@ -90,30 +113,79 @@ class EpochRecorder:
             self.kept.append((metrics.epoch, state.network.to_npz()))
         if self.pending_since is None:
             self.pending_since = now
+        waiting = self.retry_at is not None and now < self.retry_at
         checkpoint = None
         if (
             not pruned
+            and not waiting
             and now - self.last_checkpoint >= self.checkpoint_seconds
             and metrics.epoch < self.epochs
         ):
             checkpoint = state.to_bytes()
         due = now + metrics.seconds >= self.pending_since + self.flush_seconds
-        if pruned or checkpoint is not None or due:
-            self.flush(checkpoint)
-            if checkpoint is not None:
-                self.last_checkpoint = self.clock()
+        write_now = (pruned or checkpoint is not None or due) and not waiting
+        if write_now and self._try_write(checkpoint) and checkpoint is not None:
+            self.last_checkpoint = self.clock()
+        if self.failing_since is not None and (
+            len(self.pending) >= self.max_pending or now - self.failing_since >= self.patience
+        ):
+            self.flush()  # training waits for the database from here on
         if pruned:
             raise trials.TrialPruned(metrics.epoch, state)
 
-    def flush(self, checkpoint: bytes | None = None) -> None:
-        """Write the buffered rows (and ``checkpoint``) now, in one transaction."""
+    def _try_write(self, checkpoint: bytes | None) -> bool:
+        """One attempt at writing the buffer; False when a database fault stopped it (the
+        rows stay buffered, and the next try waits a backoff pause)."""
+        if self.outage is None:
+            self._write(checkpoint)
+            return True
+        try:
+            self._write(checkpoint)
+        except SQLAlchemyError as exc:
+            self.outage.fault(exc, f"recording epochs of job {self.lease.job_id}")
+            now = self.clock()
+            self.failures += 1
+            self.uncertain = True
+            self.failing_since = self.failing_since if self.failing_since is not None else now
+            self.retry_at = now + delay(self.failures)
+            return False
+        self.outage.ok()
+        return True
+
+    def _write(self, checkpoint: bytes | None) -> None:
         if not self.pending and checkpoint is None and not self.job_values:
             return
         with self.sessions() as session:
             jobqueue.record_epochs(
-                session, self.lease, self.pending, checkpoint, self.kept, self.job_values
+                session,
+                self.lease,
+                self.pending,
+                checkpoint,
+                self.kept,
+                self.job_values,
+                replace=self.uncertain,
             )
         self._written()
+
+    def _retrying(self, write: Callable[[], None], what: str) -> None:
+        """``write()`` now, through faults when there is an ``outage`` to ride."""
+        if self.outage is None:
+            write()
+            return
+
+        def attempt() -> None:
+            try:
+                write()
+            except SQLAlchemyError:
+                self.uncertain = True
+                raise
+
+        self.outage.call(attempt, f"{what} job {self.lease.job_id}", self.give_up)
+
+    def flush(self, checkpoint: bytes | None = None) -> None:
+        """Write the buffered rows (and ``checkpoint``) now, in one transaction, waiting
+        through database faults."""
+        self._retrying(lambda: self._write(checkpoint), "recording epochs of")
 
     def final_metrics(self) -> dict[str, Any] | None:
         """The job's final metrics from its newest epoch, when this run recorded one."""
@@ -121,30 +193,40 @@ class EpochRecorder:
 
     def finish(self, status: JobStatus, **values: Any) -> None:
         """End the job (``jobqueue.finish``) with the buffered rows, in one transaction."""
-        with self.sessions() as session:
-            jobqueue.finish(
-                session,
-                self.lease,
-                status,
-                rows=self.pending,
-                kept=self.kept,
-                job_values=self.job_values,
-                **values,
-            )
-        self._written()
+
+        def write() -> None:
+            with self.sessions() as session:
+                jobqueue.finish(
+                    session,
+                    self.lease,
+                    status,
+                    rows=self.pending,
+                    kept=self.kept,
+                    job_values=self.job_values,
+                    replace=self.uncertain,
+                    **values,
+                )
+            self._written()
+
+        self._retrying(write, "ending")
 
     def release(self, checkpoint: bytes | None) -> None:
         """Hand the job back (``jobqueue.release``) with the buffered rows."""
-        with self.sessions() as session:
-            jobqueue.release(
-                session,
-                self.lease,
-                checkpoint,
-                rows=self.pending,
-                kept=self.kept,
-                job_values=self.job_values,
-            )
-        self._written()
+
+        def write() -> None:
+            with self.sessions() as session:
+                jobqueue.release(
+                    session,
+                    self.lease,
+                    checkpoint,
+                    rows=self.pending,
+                    kept=self.kept,
+                    job_values=self.job_values,
+                    replace=self.uncertain,
+                )
+            self._written()
+
+        self._retrying(write, "handing back")
 
     def _written(self) -> None:
         self.pending = []
@@ -152,3 +234,6 @@ class EpochRecorder:
         self.job_values = {}
         self.pending_since = None
         self.commits += 1
+        self.failures = 0
+        self.failing_since = self.retry_at = None
+        self.uncertain = False

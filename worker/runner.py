@@ -13,7 +13,8 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,13 +35,19 @@ from app.services.training import DatasetRef
 from worker import trials
 from worker.datasets import DatasetCache
 from worker.lease import LeaseGuard, Watch
+from worker.outage import Outage
 from worker.recorder import EpochRecorder
 from worker.runtime import RuntimeLimit
 from worker.wakeup import Wakeup
 
 log = logging.getLogger("backprop.worker")
 
+T = TypeVar("T")
+
 SQLITE_MMAP_BYTES = 1 << 30  # dataset blobs are read through a map (app/db/session.py)
+#: Once told to stop, how long a worker still waits for an unreachable database to end
+#: or hand back its job (past it, the job's lease expires and another attempt resumes it).
+STOP_WAIT_SECONDS = 10.0
 
 
 def one_line(exc: BaseException) -> str:
@@ -68,6 +75,8 @@ class Worker:
         self._wakeup: Wakeup | None = None
         self._guard: LeaseGuard | None = None
         self._threads_lock = threading.Lock()
+        self.outage = Outage(self.engine)
+        self._stop_asked: float | None = None
 
     @property
     def wakeup(self) -> Wakeup:
@@ -83,12 +92,14 @@ class Worker:
         """The lease guard thread, started on first use."""
         with self._threads_lock:
             if self._guard is None:
-                self._guard = LeaseGuard(self.sessions, self.settings, self.shutdown)
+                self._guard = LeaseGuard(self.sessions, self.settings, self.shutdown, self.outage)
                 self._guard.start()
             return self._guard
 
     def request_stop(self) -> None:
         """Stop claiming; a running job is checkpointed and handed back (SIGTERM)."""
+        if self._stop_asked is None:
+            self._stop_asked = time.monotonic()
         self.shutdown.set()
         if self._wakeup is not None:
             self._wakeup.interrupt()
@@ -110,8 +121,11 @@ class Worker:
         while not self.shutdown.is_set():
             try:
                 job_id = self.run_once()
-            except SQLAlchemyError as exc:  # database unavailable or locked too long
-                log.error("worker %s: database error, retrying: %s", self.owner, one_line(exc))
+            except SQLAlchemyError as exc:  # database unavailable or its disk full
+                try:
+                    self.outage.fault(exc, "looking for work")
+                except SQLAlchemyError:
+                    log.error("worker %s: database error, retrying: %s", self.owner, one_line(exc))
                 job_id = None
             if job_id is None and not self.shutdown.is_set():
                 wakeup.wait_for_work(self.settings.poll_interval)
@@ -130,6 +144,7 @@ class Worker:
             if self.shutdown.is_set():
                 return None
             lease = jobqueue.claim(session, self.owner, self.settings.lease_seconds)
+        self.outage.ok()
         if lease is None:
             return None
         if lease.pickup_seconds is not None:
@@ -155,8 +170,7 @@ class Worker:
         cached = self.datasets.get(ref.key)
         if cached is not None:
             return cached
-        with self.sessions() as session:
-            stored = training.dataset_arrays(session, ref)
+        stored = self._db(lambda s: training.dataset_arrays(s, ref), "loading a dataset")
         if stored is None:
             raise DatasetGone(ref.id)
         current, inputs, targets = stored
@@ -170,8 +184,7 @@ class Worker:
                  f" ({error})" if error else "")  # fmt: skip
 
     def _run_job(self, lease: Lease, watch: Watch) -> None:
-        with self.sessions() as session:
-            claimed = training.load(session, lease)
+        claimed = self._db(lambda s: training.load(s, lease), f"loading job {lease.job_id}")
         job = claimed.job
         recorder = EpochRecorder(
             self.sessions,
@@ -180,6 +193,9 @@ class Worker:
             epochs=job.epochs,
             # The machines that trained it, stored with this attempt's first write.
             job_values={"environment": environment.merged(job.environment, environment.capture())},
+            outage=self.outage,
+            patience=self.settings.lease_seconds,
+            give_up=self._give_up,
         )
         if claimed.dataset is None:
             self._end(recorder, JobStatus.failed, error="the job's dataset was deleted")
@@ -198,11 +214,9 @@ class Worker:
         start_epoch = resume.epoch if resume is not None else 0
         already = 0.0
         if job.epoch != start_epoch:  # rows after the checkpoint: drop them (recomputed)
-            with self.sessions() as session:
-                jobqueue.reset_progress(session, lease, start_epoch)
+            self._db(lambda s: jobqueue.reset_progress(s, lease, start_epoch), "resuming a job")
         if start_epoch and job_spec.training.max_runtime_seconds is not None:
-            with self.sessions() as session:
-                already = training.trained_seconds(session, lease.job_id)
+            already = self._db(lambda s: training.trained_seconds(s, lease.job_id), "resuming")
         runtime = RuntimeLimit(job_spec.training.max_runtime_seconds, already=already)
         if resume is not None:
             log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
@@ -271,8 +285,7 @@ class Worker:
 
     def _replay_verdict(self, lease: Lease, of: str, weights: bytes) -> dict[str, Any]:
         try:
-            with self.sessions() as session:
-                return receipts.verdict(session, lease.job_id, weights)
+            return self._db(lambda s: receipts.verdict(s, lease.job_id, weights), "comparing")
         except SQLAlchemyError:
             raise
         except Exception as exc:  # the comparison must not cost the replay its result
@@ -284,5 +297,19 @@ class Worker:
         final = recorder.final_metrics()
         if final is not None:
             return final
-        with self.sessions() as session:
-            return training.final_metrics(session, recorder.lease.job_id)
+        job_id = recorder.lease.job_id
+        return self._db(lambda s: training.final_metrics(s, job_id), "reading final metrics")
+
+    def _give_up(self) -> bool:
+        """Stop waiting for the database: told to stop over ``STOP_WAIT_SECONDS`` ago."""
+        asked = self._stop_asked
+        return asked is not None and time.monotonic() - asked > STOP_WAIT_SECONDS
+
+    def _db(self, fn: Callable[[Session], T], what: str) -> T:
+        """``fn(session)`` in a session of its own, tried again through database faults."""
+
+        def call() -> T:
+            with self.sessions() as session:
+                return fn(session)
+
+        return self.outage.call(call, what, self._give_up)

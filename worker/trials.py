@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
+from app.db.faults import classify
 from app.jobqueue import Lease
 from app.nn import EpochMetrics, TrainState
 from app.services import sweeps
@@ -48,8 +50,15 @@ class PruneCheck:
         if metrics.epoch >= self.trial.epochs:
             return False  # the last epoch: nothing left to save
         value = getattr(metrics, self.trial.metric)
-        with self.sessions() as session:
-            return sweeps.should_prune(session, self.lease, self.trial, metrics.epoch, value)
+        try:
+            with self.sessions() as session:
+                return sweeps.should_prune(session, self.lease, self.trial, metrics.epoch, value)
+        except SQLAlchemyError as exc:
+            if classify(exc) is None:
+                raise
+            # The database is not answering: this epoch is not reported to the pruner,
+            # and training goes on (the epoch recorder rides the outage).
+            return False
 
 
 def prune_check(sessions: sessionmaker[Session], lease: Lease) -> PruneCheck | None:

@@ -40,6 +40,7 @@ class Wakeup(threading.Thread):
         self._pipe_r, self._pipe_w = os.pipe()
         self.listening = False
         self.delivered = 0  # messages received from the transport
+        self._failing = False  # the last attempt to listen failed
 
     def wait_for_work(self, timeout: float) -> bool:
         """Block until a ``queued`` wake-up (or :meth:`interrupt`), at most ``timeout``."""
@@ -93,9 +94,14 @@ class Wakeup(threading.Thread):
         try:
             listener = notify.listen(self.engine)
         except Exception as exc:
-            log.warning("wake-ups unavailable, polling only: %s", exc)
+            if not self._failing:  # once per outage; the retries every few seconds are quiet
+                log.warning("wake-ups unavailable, polling only: %s", exc)
+            self._failing = True
             self.ready.set()
             return None
+        if self._failing:
+            log.warning("wake-ups back")
+        self._failing = False
         if listener is None:  # no transport for this database: the polls do the work
             self.ready.set()
             self._sleep(None)

@@ -90,6 +90,15 @@ class Cluster:
             str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "--encoding=UTF8", "--no-instructions", "--no-sync",
         )  # fmt: skip
+        self.start_server()
+        atexit.register(self.stop)  # pg_ctl daemonises: never leave a server behind
+        return self
+
+    def _pg_ctl(self, *argv: str) -> None:
+        self._run(str(self.bin_dir / "pg_ctl"), "-D", str(self.data), *argv)
+
+    def start_server(self) -> None:
+        """Start the server (again) and wait until it accepts connections."""
         options = " ".join(
             [
                 "-c listen_addresses=127.0.0.1",
@@ -101,12 +110,17 @@ class Cluster:
                 "-c full_page_writes=off",
             ]
         )
-        self._run(
-            str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-            "-o", options, "-w", "-t", "60", "start",
-        )  # fmt: skip
-        atexit.register(self.stop)  # pg_ctl daemonises: never leave a server behind
-        return self
+        self._pg_ctl("-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
+
+    def stop_server(self) -> None:
+        """Stop the server as an operator would (``-m fast``: sessions are cut off),
+        keeping its data; :meth:`start_server` brings it back."""
+        self._pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m fast``: returns once the server accepts connections again."""
+        self.stop_server()
+        self.start_server()
 
     def admin_url(self) -> str:
         """URL of the database every test schema lives in."""

@@ -231,22 +231,25 @@ def test_a_lost_worker_s_snapshots_after_the_checkpoint_are_dropped_and_recomput
     first.close()
     assert sorted(snapshots(sessions, reference_id)) == [2, 4, 6, 8, 10]
 
-    record_epoch = jobqueue.record_epoch
+    record_epochs = jobqueue.record_epochs
     seen: list[int] = []
 
     def crashing(
-        s: Session, lease: Any, row: dict[str, Any], checkpoint: Any, snapshot: Any
-    ) -> None:
-        seen.append(row["epoch"])
-        record_epoch(s, lease, row, checkpoint if row["epoch"] == 3 else None, snapshot)
-        if row["epoch"] == 7:
+        s: Session, lease: Any, rows: list[dict[str, Any]], checkpoint: Any = None,
+        kept: Any = (), job_values: Any = None, *, replace: bool = False,
+    ) -> None:  # fmt: skip
+        seen.extend(row["epoch"] for row in rows)
+        last = rows[-1]["epoch"] if rows else None
+        checkpoint = checkpoint if last == 3 else None
+        record_epochs(s, lease, rows, checkpoint, kept, job_values, replace=replace)
+        if last == 7:
             raise LeaseLost("the worker dies here")  # abandons the job, lease still held
 
-    monkeypatch.setattr(jobqueue, "record_epoch", crashing)
+    monkeypatch.setattr(jobqueue, "record_epochs", crashing)
     lost = Worker(settings, owner="lost")
     assert lost.run_once() == job_id
     lost.close()
-    monkeypatch.setattr(jobqueue, "record_epoch", record_epoch)
+    monkeypatch.setattr(jobqueue, "record_epochs", record_epochs)
     assert seen == [1, 2, 3, 4, 5, 6, 7]
     assert sorted(snapshots(sessions, job_id)) == [2, 4, 6]
     assert load(sessions, job_id).status == "running"
