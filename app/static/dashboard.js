@@ -91,7 +91,6 @@ async function refreshList() {
     $("jobs-error").textContent = `Could not load jobs: ${err.message}`;
     $("jobs-error").hidden = false;
   }
-  // Sweeps: when the API has them (GET /v1/sweeps), list them here into #sweeps-panel.
 }
 
 function renderList(jobs) {
