@@ -33,7 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import Cluster, deployment, missing_reason  # noqa: E402
-from tests.helpers.crash import Deployment  # noqa: E402
 from tests.helpers.faults import Fault, Report, disk_full, restart, ride, stop_start  # noqa: E402
 from tests.helpers.volumes import mount_reason  # noqa: E402
 

@@ -77,6 +77,7 @@ class Worker:
         self._threads_lock = threading.Lock()
         self.outage = Outage(self.engine)
         self._stop_asked: float | None = None
+        self._trial_of: str | None = None  # the running job's sweep, if it is a trial
 
     @property
     def wakeup(self) -> Wakeup:
@@ -153,12 +154,14 @@ class Worker:
         watch = guard.watch(lease)
         wakeup.watch(lease.job_id, guard.nudge)
         WORKERS_BUSY.set(1)
+        self._trial_of = None
         try:
             self._run_job(lease, watch)
         except LeaseLost:
             log.warning("job %s: lease lost; result discarded", lease.job_id)
         else:
-            trials.advance_sweep(self.sessions, self.settings, lease.job_id)
+            if self._trial_of is not None:
+                trials.advance_sweep(self.sessions, self.settings, lease.job_id)
         finally:
             guard.unwatch()
             wakeup.unwatch(lease.job_id)
@@ -186,6 +189,7 @@ class Worker:
     def _run_job(self, lease: Lease, watch: Watch) -> None:
         claimed = self._db(lambda s: training.load(s, lease), f"loading job {lease.job_id}")
         job = claimed.job
+        self._trial_of = job.sweep_id
         recorder = EpochRecorder(
             self.sessions,
             lease,
@@ -221,7 +225,8 @@ class Worker:
         if resume is not None:
             log.info("job %s: resuming at epoch %d", lease.job_id, start_epoch)
         recorder.snapshot_every = job_spec.training.snapshot_every
-        recorder.prune = trials.prune_check(self.sessions, lease)
+        if job.sweep_id is not None:  # a trial: its sweep may prune it
+            recorder.prune = trials.prune_check(self.sessions, lease)
         try:
             result = train(
                 spec,

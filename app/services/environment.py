@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import ThreadpoolController
 
 from app.nn import blas
 
@@ -35,7 +35,7 @@ def capture() -> dict[str, Any]:
                 "threads": info.get("num_threads"),
                 "threading_layer": info.get("threading_layer"),
             }
-            for info in threadpool_info()
+            for info in _pools().info()
             if info.get("user_api") == "blas"
         ],
         "engine_gemm": "blas" if blas.direct() else "numpy",
@@ -44,11 +44,19 @@ def capture() -> dict[str, Any]:
     }
 
 
+@lru_cache  # an installed package's version does not change under a running process
 def _version(distribution: str) -> str | None:
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return None
+
+
+@lru_cache
+def _pools() -> ThreadpoolController:
+    """The process's thread pools, found once (a scan of the loaded libraries: ~2 ms);
+    their ``info()`` reads the thread counts as they are now."""
+    return ThreadpoolController()
 
 
 @lru_cache
