@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -20,8 +19,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.faults import Fault, classify
 from app.db.models import Job, JobStatus, Metric
-from app.nn import EpochMetrics, NetworkSpec, TrainingConfig, TrainState, train
-from tests.worker.test_recorder import EPOCHS, Clock, claimed, stored
+from app.nn import EpochMetrics, TrainState
+from tests.worker.conftest import EPOCHS
+from tests.worker.test_recorder import Clock, claimed, stored
 from worker.outage import MAX_DELAY, Outage, delay
 from worker.recorder import EpochRecorder
 
@@ -62,18 +62,6 @@ class Flaky:
 
                 session.commit = commit  # type: ignore[method-assign]
             yield session
-
-
-@pytest.fixture(scope="module")
-def epochs() -> list[tuple[EpochMetrics, TrainState]]:
-    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
-    y = np.array([[0], [1], [1], [0]], dtype=float)
-    seen: list[tuple[EpochMetrics, TrainState]] = []
-    train(
-        NetworkSpec(sizes=[2, 3, 1]), TrainingConfig(epochs=EPOCHS, batch_size=2), x, y,
-        task="classification", on_epoch_end=lambda m, s: seen.append((m, s)),
-    )  # fmt: skip
-    return seen
 
 
 class Sleeps:

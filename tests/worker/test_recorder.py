@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
@@ -15,11 +14,10 @@ from app import jobqueue
 from app.db.models import Job, JobStatus, Metric
 from app.errors import LeaseLost
 from app.jobqueue import Lease
-from app.nn import EpochMetrics, NetworkSpec, TrainingConfig, TrainState, train
+from app.nn import EpochMetrics, TrainState
 from tests.helpers import add_dataset, network_spec, training_config
+from tests.worker.conftest import EPOCHS
 from worker.recorder import EpochRecorder
-
-EPOCHS = 6
 
 
 class Clock:
@@ -28,23 +26,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="module")
-def epochs() -> list[tuple[EpochMetrics, TrainState]]:
-    """What a real 6-epoch run hands ``on_epoch_end``."""
-    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
-    y = np.array([[0], [1], [1], [0]], dtype=float)
-    seen: list[tuple[EpochMetrics, TrainState]] = []
-    train(
-        NetworkSpec(sizes=[2, 3, 1]),
-        TrainingConfig(epochs=EPOCHS, batch_size=2),
-        x,
-        y,
-        task="classification",
-        on_epoch_end=lambda m, s: seen.append((m, s)),
-    )
-    return seen
 
 
 def claimed(session: Session) -> Lease:
