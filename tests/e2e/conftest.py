@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.helpers import BACKENDS, Server, fresh_database, start_server
+from tests.helpers import BACKENDS, BACKPROP, Server, fresh_database, start_server
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -20,3 +22,23 @@ def module_server(
     yield server
     server.client.close()
     server.stop()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`backprop serve --workers 1` on a free port; yields the environment for clients."""
+    server = start_server(tmp_path, workers=1)
+    try:
+        yield {**server.env, "BACKPROP_URL": str(server.client.base_url).rstrip("/")}
+    finally:
+        server.client.close()
+        try:
+            server.stop()
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+def backprop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``backprop`` console script with ``env``; its output as text."""
+    return subprocess.run([BACKPROP, *args], env=env, capture_output=True, text=True, timeout=120)

@@ -4,36 +4,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from tests.helpers import BACKPROP, start_server
+from tests.e2e.conftest import backprop
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """`backprop serve --workers 1` on a free port; yields the environment for clients."""
-    server = start_server(tmp_path, workers=1)
-    try:
-        yield {**server.env, "BACKPROP_URL": str(server.client.base_url).rstrip("/")}
-    finally:
-        server.client.close()
-        try:
-            server.stop()
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-
-
-def backprop(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BACKPROP, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_export_continue_lineage_receipt_and_replay(served: dict[str, str], tmp_path: Path) -> None:
