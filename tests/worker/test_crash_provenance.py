@@ -96,9 +96,12 @@ def test_replay_matches_after_kill_9_of_the_original_and_of_the_replay(
 
 def test_continues_killed_mid_run_end_where_one_run_ends(dep: Deployment) -> None:
     dataset = dep.generate("circles", n_samples=400, noise=0.1, seed=3)
-    total = TRAINING["epochs"]
-    parent = dep.submit(dataset["id"], NETWORK, {**TRAINING, "epochs": total // 2})["id"]
-    reference = dep.submit(dataset["id"], NETWORK, TRAINING)["id"]
+    # Small batches: epochs slow enough that the continue cannot finish its 20 epochs
+    # between the test seeing it past epoch 22 and killing its worker.
+    training = {**TRAINING, "batch_size": 2}
+    total = training["epochs"]
+    parent = dep.submit(dataset["id"], NETWORK, {**training, "epochs": total // 2})["id"]
+    reference = dep.submit(dataset["id"], NETWORK, training)["id"]
     worker = dep.start_worker(env=EVERY_EPOCH)
     worker = kill_and_resume(dep, worker, parent)
     assert dep.wait_status(parent, "succeeded", "failed")["status"] == "succeeded"
