@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/playground_latency.py [--runs 5]
 
-Starts the real service (`backprop serve --workers 1`, default settings: workers look
-for work every 0.5 s, the event stream polls the database every 0.5 s) on a temporary
+Starts the real service (`backprop serve --workers 1`, default settings: a new job wakes
+the worker at once, the event stream polls the database every 0.5 s) on a temporary
 SQLite file, opens /playground in headless Chromium and presses Train `--runs` times
 with the page's default network (2-16-16-3 on 300 spirals points, a snapshot every 5
 epochs), each time waiting for the run to finish. The page records when each stage was
