@@ -18,6 +18,14 @@ also answered with 422 and their own message.
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """``"ValueError: first line of the message"`` (at most 500 characters): how a job's
+    error and a worker's log tell an exception (drivers append SQL and a help link)."""
+    text = str(exc).strip().splitlines()
+    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return message[:500]
+
+
 class BackpropError(Exception):
     """Base class of the service's own errors."""
 

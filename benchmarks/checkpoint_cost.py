@@ -35,6 +35,7 @@ from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
 from app.nn import NetworkSpec, TrainingConfig, train
+from worker.outage import Outage
 from worker.recorder import EpochRecorder
 
 SPEC = {"sizes": [784, 100, 10], "cost": "cross_entropy"}
@@ -78,7 +79,9 @@ def run(args: argparse.Namespace, every: float, workdir: Path, tag: str) -> dict
     assert lease is not None
     # One epoch more than trained: the recorder never checkpoints a job's last epoch
     # (its end follows), and here every epoch is to checkpoint.
-    recorder = EpochRecorder(sessions, lease, checkpoint_seconds=every, epochs=args.epochs + 1)
+    recorder = EpochRecorder(
+        sessions, lease, outage=Outage(engine), checkpoint_seconds=every, epochs=args.epochs + 1
+    )
     recorder.last_checkpoint = float("-inf") if every == 0 else time.monotonic()
     timings: dict[str, list[float]] = {"serialise": [], "write": [], "epoch": []}
     sizes: list[int] = []

@@ -53,7 +53,7 @@ class LeaseGuard(threading.Thread):
         sessions: sessionmaker[Session],
         settings: Settings,
         shutdown: threading.Event,
-        outage: Outage | None = None,
+        outage: Outage,
     ) -> None:
         super().__init__(name="lease-guard", daemon=True)
         self.sessions = sessions
@@ -126,16 +126,10 @@ class LeaseGuard(threading.Thread):
                 else:
                     status = jobqueue.poll(session, lease)
         except SQLAlchemyError as exc:  # the next check tries again
-            if self.outage is None:
-                log.warning("job %s: lease check failed: %s", lease.job_id, exc)
-                return
-            try:
-                self.outage.fault(exc, f"renewing the lease of job {lease.job_id}")
-            except SQLAlchemyError:
+            if self.outage.fault(exc, f"renewing the lease of job {lease.job_id}") is None:
                 log.warning("job %s: lease check failed: %s", lease.job_id, exc)
             return
-        if self.outage is not None:
-            self.outage.ok()
+        self.outage.ok()
         if not status.held:
             log.warning("job %s: lease lost; abandoning it", lease.job_id)
             watch.lost.set()

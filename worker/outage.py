@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.faults import Fault, classify, release_space
+from app.errors import one_line
 
 log = logging.getLogger("backprop.worker")
 
@@ -38,12 +39,6 @@ MAX_DELAY = 1.0  # the longest pause between tries: the service is back within a
 def delay(failures: int) -> float:
     """The pause after ``failures`` consecutive failed tries (1, 2, …)."""
     return min(MAX_DELAY, FIRST_DELAY * 2 ** max(0, failures - 1))
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an error's message (drivers append SQL and a help link)."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 class Outage:
@@ -67,11 +62,12 @@ class Outage:
     def down(self) -> bool:
         return self.since is not None
 
-    def fault(self, exc: SQLAlchemyError, what: str) -> Fault:
-        """Note a failed call: return its fault, or raise ``exc`` when it is none."""
+    def fault(self, exc: SQLAlchemyError, what: str) -> Fault | None:
+        """Note a failed call and return its fault; None when the error is no fault (a
+        bug: the caller raises or reports it, and the outage state is left alone)."""
         fault = classify(exc)
         if fault is None:
-            raise exc
+            return None
         with self._lock:
             starting = self.since is None
             if starting:
@@ -105,7 +101,8 @@ class Outage:
             try:
                 result = fn()
             except SQLAlchemyError as exc:
-                self.fault(exc, what)
+                if self.fault(exc, what) is None:
+                    raise
                 failures += 1
                 if give_up():
                     raise

@@ -23,12 +23,13 @@ checkpoint (a resume recomputes up to it and is pruned there again), and
 :class:`worker.trials.TrialPruned` ends training. ``job_values`` (the job's recorded
 environments) go with this run's first write.
 
-A write that fails leaves the buffer as it was. With an ``outage`` (``worker/outage.py``)
-a write that meets a database fault does not stop training: the rows stay buffered and
-the next epoch end tries again once a backoff pause is over (no checkpoint is taken
-meanwhile), so the rows made during an outage are written, in order, when the database
-is back. A failed write may still have committed (the connection broke after the
-commit): the next one replaces the rows of its epochs, so each epoch is stored once.
+A write that fails leaves the buffer as it was. A write that meets a database fault
+(``outage``: the worker's view of its database, ``worker/outage.py``) does not stop
+training: the rows stay buffered and the next epoch end tries again once a backoff pause
+is over (no checkpoint is taken meanwhile), so the rows made during an outage are
+written, in order, when the database is back. A failed write may still have committed
+(the connection broke after the commit): the next one replaces the rows of its epochs,
+so each epoch is stored once.
 Training waits for the database (:meth:`EpochRecorder.flush` retries until it succeeds)
 once ``max_pending`` rows are buffered or the outage has lasted ``patience`` seconds
 (the lease's length: past it, another worker may own the job once the database is back).
@@ -66,6 +67,7 @@ class EpochRecorder:
         sessions: sessionmaker[Session],
         lease: Lease,
         *,
+        outage: Outage,
         checkpoint_seconds: float,
         epochs: int,
         flush_seconds: float = FLUSH_SECONDS,
@@ -73,7 +75,6 @@ class EpochRecorder:
         snapshot_every: int | None = None,
         prune: trials.PruneCheck | None = None,
         job_values: dict[str, Any] | None = None,
-        outage: Outage | None = None,
         patience: float = float("inf"),
         give_up: Callable[[], bool] = lambda: False,
         max_pending: int = MAX_PENDING,
@@ -136,13 +137,11 @@ class EpochRecorder:
     def _try_write(self, checkpoint: bytes | None) -> bool:
         """One attempt at writing the buffer; False when a database fault stopped it (the
         rows stay buffered, and the next try waits a backoff pause)."""
-        if self.outage is None:
-            self._write(checkpoint)
-            return True
         try:
             self._write(checkpoint)
         except SQLAlchemyError as exc:
-            self.outage.fault(exc, f"recording epochs of job {self.lease.job_id}")
+            if self.outage.fault(exc, f"recording epochs of job {self.lease.job_id}") is None:
+                raise
             now = self.clock()
             self.failures += 1
             self.uncertain = True
@@ -168,10 +167,7 @@ class EpochRecorder:
         self._written()
 
     def _retrying(self, write: Callable[[], None], what: str) -> None:
-        """``write()`` now, through faults when there is an ``outage`` to ride."""
-        if self.outage is None:
-            write()
-            return
+        """``write()`` now, tried again through database faults."""
 
         def attempt() -> None:
             try:

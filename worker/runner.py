@@ -25,7 +25,7 @@ from app.config import Settings
 from app.datasets import view_array
 from app.db.models import JobStatus
 from app.db.session import make_engine, make_sessionmaker
-from app.errors import LeaseLost
+from app.errors import LeaseLost, one_line
 from app.jobqueue import Lease
 from app.metrics import JOB_PICKUP_SECONDS, JOBS_FINISHED, WORKERS_BUSY
 from app.nn import DivergenceError, TrainState, train
@@ -50,13 +50,6 @@ SQLITE_MMAP_BYTES = 1 << 30  # dataset blobs are read through a map (app/db/sess
 STOP_WAIT_SECONDS = 10.0
 
 
-def one_line(exc: BaseException) -> str:
-    """``"ValueError: first line of the message"`` (at most 500 characters)."""
-    text = str(exc).strip().splitlines()
-    message = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-    return message[:500]
-
-
 class DatasetGone(Exception):
     """The job's dataset was deleted after the job was claimed."""
 
@@ -77,7 +70,6 @@ class Worker:
         self._threads_lock = threading.Lock()
         self.outage = Outage(self.engine)
         self._stop_asked: float | None = None
-        self._trial_of: str | None = None  # the running job's sweep, if it is a trial
 
     @property
     def wakeup(self) -> Wakeup:
@@ -123,9 +115,7 @@ class Worker:
             try:
                 job_id = self.run_once()
             except SQLAlchemyError as exc:  # database unavailable or its disk full
-                try:
-                    self.outage.fault(exc, "looking for work")
-                except SQLAlchemyError:
+                if self.outage.fault(exc, "looking for work") is None:
                     log.error("worker %s: database error, retrying: %s", self.owner, one_line(exc))
                 job_id = None
             if job_id is None and not self.shutdown.is_set():
@@ -154,13 +144,13 @@ class Worker:
         watch = guard.watch(lease)
         wakeup.watch(lease.job_id, guard.nudge)
         WORKERS_BUSY.set(1)
-        self._trial_of = None
         try:
-            self._run_job(lease, watch)
+            claimed = self._db(lambda s: training.load(s, lease), f"loading job {lease.job_id}")
+            self._run_job(lease, watch, claimed)
         except LeaseLost:
             log.warning("job %s: lease lost; result discarded", lease.job_id)
         else:
-            if self._trial_of is not None:
+            if claimed.job.sweep_id is not None:  # a trial ended: its sweep goes on
                 trials.advance_sweep(self.sessions, self.settings, lease.job_id)
         finally:
             guard.unwatch()
@@ -186,10 +176,8 @@ class Worker:
         log.info("job %s: %s%s", recorder.lease.job_id, status.value,
                  f" ({error})" if error else "")  # fmt: skip
 
-    def _run_job(self, lease: Lease, watch: Watch) -> None:
-        claimed = self._db(lambda s: training.load(s, lease), f"loading job {lease.job_id}")
+    def _run_job(self, lease: Lease, watch: Watch, claimed: training.ClaimedJob) -> None:
         job = claimed.job
-        self._trial_of = job.sweep_id
         recorder = EpochRecorder(
             self.sessions,
             lease,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sqlalchemy import Engine
 
 from app.nn import EpochMetrics, NetworkSpec, TrainingConfig, TrainState, train
+from worker.outage import Outage
 
 EPOCHS = 6
 
@@ -25,3 +27,9 @@ def epochs() -> list[tuple[EpochMetrics, TrainState]]:
         on_epoch_end=lambda m, s: seen.append((m, s)),
     )
     return seen
+
+
+@pytest.fixture
+def outage(engine: Engine) -> Outage:
+    """What a worker knows of the test database being reachable."""
+    return Outage(engine)

@@ -17,6 +17,7 @@ from app.jobqueue import Lease
 from app.nn import EpochMetrics, TrainState
 from tests.helpers import add_dataset, network_spec, training_config
 from tests.worker.conftest import EPOCHS
+from worker.outage import Outage
 from worker.recorder import EpochRecorder
 
 
@@ -65,11 +66,18 @@ def feed(
 def test_short_epochs_share_a_commit_and_none_waits_past_the_deadline(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     recorder = EpochRecorder(  # binary fractions: the sums below are exact
-        sessions, lease, checkpoint_seconds=3600, epochs=EPOCHS, flush_seconds=0.125, clock=clock
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=3600,
+        epochs=EPOCHS,
+        flush_seconds=0.125,
+        clock=clock,
     )
     for epoch in epochs[:3]:  # rows made at t = 1/32, 2/32, 3/32
         feed(recorder, clock, epoch, 0.03125)
@@ -83,11 +91,18 @@ def test_short_epochs_share_a_commit_and_none_waits_past_the_deadline(
 def test_a_long_epoch_is_written_at_once(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     recorder = EpochRecorder(
-        sessions, lease, checkpoint_seconds=3600, epochs=EPOCHS, flush_seconds=0.1, clock=clock
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=3600,
+        epochs=EPOCHS,
+        flush_seconds=0.1,
+        clock=clock,
     )
     feed(recorder, clock, epochs[0], 2.0)
     assert stored(sessions, lease.job_id)[0] == [1]  # the next one ends 2 s later
@@ -98,11 +113,18 @@ def test_a_long_epoch_is_written_at_once(
 def test_a_checkpoint_is_stored_with_the_rows_before_it_and_never_at_the_end(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     recorder = EpochRecorder(
-        sessions, lease, checkpoint_seconds=0.04, epochs=EPOCHS, flush_seconds=10, clock=clock
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=0.04,
+        epochs=EPOCHS,
+        flush_seconds=10,
+        clock=clock,
     )
     feed(recorder, clock, epochs[0], 0.01)  # held: no checkpoint due, flush far away
     assert stored(sessions, lease.job_id)[0] == []
@@ -121,11 +143,18 @@ def test_a_checkpoint_is_stored_with_the_rows_before_it_and_never_at_the_end(
 def test_the_end_carries_the_buffered_rows_in_one_transaction(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     recorder = EpochRecorder(
-        sessions, lease, checkpoint_seconds=3600, epochs=EPOCHS, flush_seconds=10, clock=clock
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=3600,
+        epochs=EPOCHS,
+        flush_seconds=10,
+        clock=clock,
     )
     for epoch in epochs:
         feed(recorder, clock, epoch, 0.001)
@@ -141,11 +170,18 @@ def test_the_end_carries_the_buffered_rows_in_one_transaction(
 def test_the_hand_back_carries_the_buffered_rows(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     recorder = EpochRecorder(
-        sessions, lease, checkpoint_seconds=3600, epochs=EPOCHS, flush_seconds=10, clock=clock
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=3600,
+        epochs=EPOCHS,
+        flush_seconds=10,
+        clock=clock,
     )
     for epoch in epochs[:3]:
         feed(recorder, clock, epoch, 0.001)
@@ -158,12 +194,19 @@ def test_the_hand_back_carries_the_buffered_rows(
 def test_a_failed_write_keeps_the_rows_for_a_retry(
     session: Session,
     sessions: sessionmaker[Session],
+    outage: Outage,
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
     stale = replace(lease, token="not-the-token")
     recorder = EpochRecorder(
-        sessions, stale, checkpoint_seconds=3600, epochs=EPOCHS, flush_seconds=10, clock=clock
+        sessions,
+        stale,
+        outage=outage,
+        checkpoint_seconds=3600,
+        epochs=EPOCHS,
+        flush_seconds=10,
+        clock=clock,
     )
     feed(recorder, clock, epochs[0], 0.001)
     with pytest.raises(LeaseLost):
