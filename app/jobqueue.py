@@ -332,23 +332,19 @@ def fence(session: Session, lease: Lease) -> None:
     _fenced_update(session, lease, lease_token=jobs.c.lease_token)
 
 
-def reset_progress(
-    session: Session,
-    lease: Lease,
-    epoch: int,
-    environment: list[dict[str, Any]] | None = None,
-) -> None:
+def reset_progress(session: Session, lease: Lease, epoch: int) -> None:
     """At (re)start: progress is the checkpoint's epoch; drop the metrics and weight
     snapshots recorded after it (they will be recomputed, identically, so each epoch has
-    exactly one row). With ``environment``, also store the job's environments
-    (app/services/environment.py)."""
-    values: dict[str, Any] = {"epoch": epoch}
-    if environment is not None:
-        values["environment"] = environment
-    _fenced_update(session, lease, **values)
-    for table in (metrics, snapshots):
-        session.execute(delete(table).where(table.c.job_id == lease.job_id, table.c.epoch > epoch))
+    exactly one row)."""
+    _fenced_update(session, lease, epoch=epoch)
+    _drop_epochs_after(session, lease.job_id, epoch)
     session.commit()
+
+
+def _drop_epochs_after(session: Session, job_id: str, epoch: int) -> None:
+    """Delete the job's metrics rows and weight snapshots of the epochs after ``epoch``."""
+    for table in (metrics, snapshots):
+        session.execute(delete(table).where(table.c.job_id == job_id, table.c.epoch > epoch))
 
 
 #: A weight snapshot to store: (epoch, the network's weights as .npz bytes).
@@ -404,11 +400,7 @@ def _insert_rows(
     replace: bool = False,
 ) -> None:
     if replace and rows:
-        first = rows[0]["epoch"]
-        for table in (metrics, snapshots):
-            session.execute(
-                delete(table).where(table.c.job_id == lease.job_id, table.c.epoch >= first)
-            )
+        _drop_epochs_after(session, lease.job_id, rows[0]["epoch"] - 1)
     if rows:
         session.execute(insert(metrics), [{"job_id": lease.job_id, **row} for row in rows])
     if kept:
