@@ -11,17 +11,25 @@ import pytest
 from tests.helpers import BACKENDS, BACKPROP, Server, fresh_database, start_server
 
 
+def serve_for_module(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, workers: int
+) -> Iterator[Server]:
+    """``backprop serve --workers N`` on a fresh database of the fixture's backend, for a
+    module-scoped fixture to yield from."""
+    tmp = tmp_path_factory.mktemp("serve")
+    url = fresh_database(request, request.param, tmp / "backprop.db")
+    server = start_server(tmp, workers=workers, database_url=url)
+    yield server
+    server.client.close()
+    server.stop()
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def module_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """``backprop serve --workers 1`` shared by a test module (SQLite, then PostgreSQL)."""
-    tmp = tmp_path_factory.mktemp("serve")
-    url = fresh_database(request, request.param, tmp / "backprop.db")
-    server = start_server(tmp, workers=1, database_url=url)
-    yield server
-    server.client.close()
-    server.stop()
+    yield from serve_for_module(request, tmp_path_factory, workers=1)
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import BACKENDS, BACKPROP, Server, fresh_database, start_server, wait_for
+from tests.e2e.conftest import serve_for_module
+from tests.helpers import BACKENDS, BACKPROP, Server, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +28,7 @@ def two_workers(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """``backprop serve --workers 2`` shared by this module (SQLite, then PostgreSQL)."""
-    tmp = tmp_path_factory.mktemp("sweeps")
-    url = fresh_database(request, request.param, tmp / "backprop.db")
-    server = start_server(tmp, workers=2, database_url=url)
-    yield server
-    server.client.close()
-    server.stop()
+    yield from serve_for_module(request, tmp_path_factory, workers=2)
 
 
 @pytest.fixture(scope="module")
