@@ -102,33 +102,27 @@ def fault_response(exc: BaseException) -> JSONResponse | None:
     """The answer to a request that met a database fault (``app.db.faults``), or None
     when the error is not one: 503 with ``Retry-After`` when the database does not
     answer, 507 when its disk is full. One log line, no traceback."""
-    if isinstance(exc, Unavailable):
-        fault: Fault | None = Fault.unavailable
-        reason = str(exc)
-    elif isinstance(exc, StorageFull):
-        fault, reason = Fault.full, str(exc)
+    if isinstance(exc, Unavailable | StorageFull):  # already worded by the service
+        fault: Fault | None = Fault.unavailable if isinstance(exc, Unavailable) else Fault.full
+        logged = detail = str(exc)
     else:
         fault = classify(exc)
         reason = _first_line(exc)
+        if fault is Fault.full:
+            logged = f"database full: {reason}"
+            detail = f"the database's disk is full ({reason}); nothing was stored"
+        else:
+            logged = detail = f"database unavailable: {reason}"
+    if fault is None:
+        return None
+    log.warning("%s", logged)
     if fault is Fault.unavailable:
-        log.warning(
-            "%s", reason if isinstance(exc, Unavailable) else f"database unavailable: {reason}"
-        )
-        detail = reason if isinstance(exc, Unavailable) else f"database unavailable: {reason}"
         return JSONResponse(
             {"detail": f"{detail}; retry in a few seconds"},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    if fault is Fault.full:
-        log.warning("%s", reason if isinstance(exc, StorageFull) else f"database full: {reason}")
-        detail = (
-            reason
-            if isinstance(exc, StorageFull)
-            else (f"the database's disk is full ({reason}); nothing was stored")
-        )
-        return _json(507, detail)
-    return None
+    return _json(507, detail)
 
 
 def _first_line(exc: BaseException) -> str:
