@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
-from app.db.faults import Fault, classify, release_space
+from app.db.faults import Fault, cause, classify, release_space
 from app.errors import (
     Conflict,
     InvalidInput,
@@ -107,7 +107,7 @@ def fault_response(exc: BaseException) -> JSONResponse | None:
         logged = detail = str(exc)
     else:
         fault = classify(exc)
-        reason = _first_line(exc)
+        reason = cause(exc)
         if fault is Fault.full:
             logged = f"database full: {reason}"
             detail = f"the database's disk is full ({reason}); nothing was stored"
@@ -125,12 +125,6 @@ def fault_response(exc: BaseException) -> JSONResponse | None:
     return _json(507, detail)
 
 
-def _first_line(exc: BaseException) -> str:
-    original = getattr(exc, "orig", None) or exc
-    lines = str(original).strip().splitlines()
-    return lines[0] if lines else type(original).__name__
-
-
 async def _database_fault(request: Request, exc: Exception) -> Response:
     response = fault_response(exc)
     if response is None:
@@ -145,9 +139,9 @@ async def _http(request: Request, exc: Exception) -> Response:
     "There was an error parsing the body"; it is malformed JSON like any other, so it
     gets the same 422 and a detail that says where."""
     assert isinstance(exc, HTTPException)
-    cause = exc.__cause__
-    if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
-        return _json(422, f"body: malformed JSON (not UTF-8 text at byte {cause.start})")
+    decoding = exc.__cause__
+    if exc.status_code == 400 and isinstance(decoding, UnicodeDecodeError):
+        return _json(422, f"body: malformed JSON (not UTF-8 text at byte {decoding.start})")
     return await http_exception_handler(request, exc)
 
 

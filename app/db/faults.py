@@ -62,6 +62,14 @@ def classify(exc: BaseException) -> Fault | None:
     return None
 
 
+def cause(exc: BaseException) -> str:
+    """The first line of the driver's message behind a database error (SQLAlchemy's own
+    adds the statement and a help link)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
+
+
 def sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for other databases and in-memory)."""
     parsed = make_url(url)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from app.db.faults import Fault, classify
+from app.db.faults import Fault, cause, classify
 from app.db.models import HealthProbe, Job
 from app.db.types import utcnow
 from app.errors import StorageFull, Unavailable
@@ -29,7 +29,7 @@ def job_counts(session: Session) -> dict[str, int]:
     try:
         rows = session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
     except SQLAlchemyError as exc:
-        raise Unavailable(f"database unavailable (cannot read): {_cause(exc)}") from exc
+        raise Unavailable(f"database unavailable (cannot read): {cause(exc)}") from exc
     return {status: n for status, n in rows}
 
 
@@ -50,14 +50,8 @@ def check(session: Session) -> Health:
         session.commit()
     except SQLAlchemyError as exc:
         session.rollback()
-        message = f"database cannot write: {_cause(exc)}"
+        message = f"database cannot write: {cause(exc)}"
         if classify(exc) is Fault.full:
             raise StorageFull(message) from exc
         raise Unavailable(message) from exc
     return Health(jobs=counts)
-
-
-def _cause(exc: SQLAlchemyError) -> str:
-    original = getattr(exc, "orig", None) or exc
-    lines = str(original).strip().splitlines()
-    return lines[0] if lines else type(original).__name__
