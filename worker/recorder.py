@@ -152,17 +152,22 @@ class EpochRecorder:
         return True
 
     def _write(self, checkpoint: bytes | None) -> None:
-        if not self.pending and checkpoint is None and not self.job_values:
-            return
+        if self.pending or checkpoint is not None or self.job_values:
+            self._store(jobqueue.record_epochs, checkpoint=checkpoint)
+
+    def _store(self, store: Callable[..., None], *args: Any, **values: Any) -> None:
+        """``store(session, lease, *args, …)`` (a jobqueue write) with the buffer, in one
+        transaction; the buffer is emptied once it is committed."""
         with self.sessions() as session:
-            jobqueue.record_epochs(
+            store(
                 session,
                 self.lease,
-                self.pending,
-                checkpoint,
-                self.kept,
-                self.job_values,
+                *args,
+                rows=self.pending,
+                kept=self.kept,
+                job_values=self.job_values,
                 replace=self.uncertain,
+                **values,
             )
         self._written()
 
@@ -189,40 +194,11 @@ class EpochRecorder:
 
     def finish(self, status: JobStatus, **values: Any) -> None:
         """End the job (``jobqueue.finish``) with the buffered rows, in one transaction."""
-
-        def write() -> None:
-            with self.sessions() as session:
-                jobqueue.finish(
-                    session,
-                    self.lease,
-                    status,
-                    rows=self.pending,
-                    kept=self.kept,
-                    job_values=self.job_values,
-                    replace=self.uncertain,
-                    **values,
-                )
-            self._written()
-
-        self._retrying(write, "ending")
+        self._retrying(lambda: self._store(jobqueue.finish, status, **values), "ending")
 
     def release(self, checkpoint: bytes | None) -> None:
         """Hand the job back (``jobqueue.release``) with the buffered rows."""
-
-        def write() -> None:
-            with self.sessions() as session:
-                jobqueue.release(
-                    session,
-                    self.lease,
-                    checkpoint,
-                    rows=self.pending,
-                    kept=self.kept,
-                    job_values=self.job_values,
-                    replace=self.uncertain,
-                )
-            self._written()
-
-        self._retrying(write, "handing back")
+        self._retrying(lambda: self._store(jobqueue.release, checkpoint), "handing back")
 
     def _written(self) -> None:
         self.pending = []
