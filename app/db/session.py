@@ -33,7 +33,10 @@ def json_serializer(value: Any) -> str:
     """JSON columns as strict JSON: NaN/inf become null. PostgreSQL's json type refuses
     Python's ``NaN``/``Infinity`` tokens (a diverging job's health metrics have them), and
     responses could not carry them either; SQLite and PostgreSQL now store the same."""
-    return json.dumps(_finite(value), allow_nan=False)
+    try:
+        return json.dumps(value, allow_nan=False)  # the usual case: every float finite
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
 
 
 WAL_SIZE_LIMIT = 64 * 1024 * 1024

@@ -162,7 +162,12 @@ class Network:
         )
 
     def copy(self) -> Network:
-        return Network(self.spec, self.wt, self.biases, self.dtype)
+        """An independent copy (its ``params`` copied as they are: nothing to convert)."""
+        new = Network.__new__(Network)
+        new.__dict__.update(self.__dict__)
+        new.sizes, new.activations = list(self.sizes), list(self.activations)
+        new.params = [p.copy() for p in self.params]
+        return new
 
     def astype(self, dtype: str) -> Network:
         _check_dtype(dtype)

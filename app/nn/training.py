@@ -389,7 +389,7 @@ class _Loop:
                 backward(forward(xb, out_epoch[s:e]), y_epoch[s:e], scale)
                 if k == n_batches - 1:  # health metrics come from the epoch's last batch
                     before = [p[:-1].copy() for p in params]
-                    self._grad_norms = [float(np.linalg.norm(g[:-1])) / (m * scale) for g in grads]
+                    self._grad_norms = [_norm(g[:-1]) / (m * scale) for g in grads]
                 update(params, grads, m)
             self.batch = k + 1
             if should_stop is not None and should_stop():
@@ -458,16 +458,16 @@ class _Loop:
         layers = []
         outs = [*(a[:m, :-1] for a in self.bp.a_buf), self.out_epoch[-m:]]
         for i, (w, name) in enumerate(zip(self.net.wt, self.net.activations, strict=True)):
-            w_norm = float(np.linalg.norm(before[i]))
-            ratio = float(np.linalg.norm(w - before[i])) / w_norm if w_norm else None
+            w_norm = _norm(before[i])
+            ratio = _norm(w - before[i]) / w_norm if w_norm else None
             a = outs[i]
             saturated = dead = None
             if name in _SIGMA_PRIME_MAX:
                 deriv = a * (1.0 - a) if name == "sigmoid" else 1.0 - a * a
                 limit = SATURATION_THRESHOLD * _SIGMA_PRIME_MAX[name]
-                saturated = float(np.mean(deriv < limit))
+                saturated = _share(deriv < limit)
             elif name == "relu":
-                dead = float(np.mean(~(a > 0).any(axis=0)))
+                dead = _share(~(a > 0).any(axis=0))
             layers.append(
                 {
                     "grad_norm": self._grad_norms[i],
@@ -527,9 +527,26 @@ def _mean_cost(cost: Cost, outputs: Array, targets: Array, activation: Activatio
 
 def _accuracy(outputs: Array, labels: NDArray[np.int64] | None) -> float:
     """Share of rows whose predicted label is ``labels`` (the targets' labels)."""
-    return float(np.mean(predict_labels(outputs) == labels))
+    return _share(predict_labels(outputs) == labels)
+
+
+def _norm(a: Array) -> float:
+    """``float(np.linalg.norm(a))`` (Frobenius), computed the same way (the square root
+    of the flattened array's dot product with itself, in its dtype) without the
+    function's argument handling, which costs more than the product at these sizes."""
+    flat = a.ravel(order="K")
+    return float(np.sqrt(flat.dot(flat)))
+
+
+def _share(flags: NDArray[np.bool_]) -> float:
+    """``float(np.mean(flags))``: the count of True over the size, both exact."""
+    return int(np.count_nonzero(flags)) / flags.size
 
 
 def _plain(obj: Any) -> Any:
-    """A deep copy of an RNG state made of plain JSON-able values."""
-    return json.loads(json.dumps(obj))
+    """A deep copy of an RNG state made of plain JSON-able values (tuples as lists)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
