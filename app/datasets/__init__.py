@@ -10,7 +10,14 @@ from app.datasets.csvfile import parse_csv
 from app.datasets.digest import arrays_sha256, dataset_sha256
 from app.datasets.errors import DatasetError, DatasetTooLarge
 from app.datasets.generators import GENERATORS, generate, options_of
-from app.datasets.npzfile import decode_array, encode_array, parse_npz, view_array
+from app.datasets.npzfile import (
+    decode_array,
+    decode_values,
+    encode_array,
+    encode_values,
+    parse_npz,
+    view_array,
+)
 
 __all__ = [
     "GENERATORS",
@@ -21,7 +28,9 @@ __all__ = [
     "arrays_sha256",
     "dataset_sha256",
     "decode_array",
+    "decode_values",
     "encode_array",
+    "encode_values",
     "generate",
     "options_of",
     "parse_arrays",

@@ -195,6 +195,22 @@ def encode_array(a: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def encode_values(a: np.ndarray) -> bytes:
+    """A dataset's float64 array as `.npy` bytes, stored as float32 when float32 holds
+    every value exactly (uploads of float32, integer or 0/1 data), else as float64.
+    Half the bytes to store and to read for each job's first load; `decode_values` gives
+    back the same float64 numbers, and the engine's cast to a job's dtype gives the same
+    array from either, so training is unchanged bit for bit."""
+    with np.errstate(over="ignore"):  # a value beyond float32's range: kept as float64
+        narrow = a.astype(np.float32)
+    return encode_array(narrow if np.array_equal(narrow, a) else a)
+
+
+def decode_values(b: bytes) -> np.ndarray:
+    """The float64 array of `encode_values` bytes (an exact widening of float32)."""
+    return decode_array(b).astype(np.float64, copy=False)
+
+
 def decode_array(b: bytes) -> np.ndarray:
     """The array of `.npy` bytes made by `encode_array` (never unpickles)."""
     try:

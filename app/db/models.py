@@ -73,7 +73,8 @@ class Base(DeclarativeBase):
 
 
 class Dataset(Base):
-    """A stored dataset: metadata plus inputs/targets as ``.npy`` bytes."""
+    """A stored dataset: metadata plus inputs/targets as ``.npy`` bytes (float32 when
+    that holds every value exactly, else float64: ``app.datasets.encode_values``)."""
 
     __tablename__ = "datasets"
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, undefer
 from app.datasets import (
     ParsedDataset,
     dataset_sha256,
-    decode_array,
-    encode_array,
+    decode_values,
+    encode_values,
     generate,
     parse_arrays,
     parse_csv,
@@ -32,10 +32,11 @@ from app.schemas.datasets import DatasetCreate, DatasetGenerate, DatasetPreview
 
 def store(session: Session, limits: Limits, name: str, parsed: ParsedDataset) -> Dataset:
     """Check the size limit, then persist a parsed dataset with its arrays as ``.npy``
-    bytes (one INSERT; every way of creating a dataset ends here)."""
+    bytes, float32 where exact (one INSERT; every way of creating a dataset ends here).
+    The digest is of the float64 values, whichever dtype stores them."""
     inputs, targets = parsed.inputs, parsed.targets
     limits.check_dataset(*inputs.shape)
-    blobs = encode_array(inputs), encode_array(targets)
+    blobs = encode_values(inputs), encode_values(targets)
     _check_room(session, sum(len(b) for b in blobs))
     row = Dataset(
         name=name,
@@ -220,7 +221,7 @@ class Arrays:
 def arrays(session: Session, dataset_id: str) -> Arrays:
     """A dataset with its decoded arrays, or NotFound."""
     row = get(session, dataset_id, arrays=True)
-    return Arrays(row, decode_array(row.inputs), decode_array(row.targets))
+    return Arrays(row, decode_values(row.inputs), decode_values(row.targets))
 
 
 def remove(session: Session, dataset_id: str) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
-from app.datasets import decode_array
+from app.datasets import decode_values
 from app.db.models import FINISHED_STATUSES, Dataset, Job, JobStatus, Metric, WeightSnapshot
 from app.errors import Conflict, NotFound
 from app.schemas.jobs import MetricRow
@@ -118,8 +118,8 @@ def read_boundary_inputs(
             job=jobs.view(session, job).model_dump(mode="json"),
             task=job.task,
             classes=job.classes,
-            inputs=decode_array(dataset.inputs),
-            targets=decode_array(dataset.targets),
+            inputs=decode_values(dataset.inputs),
+            targets=decode_values(dataset.targets),
             weights=snapshot if snapshot is not None else job.weights,
             checkpoint=None if snapshot is not None or job.weights is not None else job.checkpoint,
             epoch=epoch,

@@ -1,4 +1,5 @@
-"""parse_npz and encode_array/decode_array: NumPy files, never unpickled."""
+"""parse_npz, encode_array/decode_array and encode_values/decode_values: NumPy files,
+never unpickled."""
 
 import io
 import zipfile
@@ -6,7 +7,17 @@ import zipfile
 import numpy as np
 import pytest
 
-from app.datasets import DatasetError, decode_array, encode_array, parse_npz
+from app.datasets import (
+    DatasetError,
+    decode_array,
+    decode_values,
+    encode_array,
+    encode_values,
+    parse_npz,
+    view_array,
+)
+from app.nn import train
+from app.nn.spec import NetworkSpec, TrainingConfig
 
 
 def npz_bytes(**arrays: object) -> bytes:
@@ -202,3 +213,45 @@ def test_truncated_member_is_reported() -> None:
         archive.writestr("targets.npy", encode_array(np.zeros(4)))
     message = str(error_of(buffer.getvalue()))
     assert message.startswith("file: array 'inputs' cannot be read (")
+
+
+@pytest.mark.parametrize(
+    ("values", "stored"),
+    [
+        (np.random.default_rng(0).random((50, 7)).astype(np.float32), "<f4"),  # a float32 upload
+        (np.arange(-300.0, 300.0).reshape(20, 30), "<f4"),  # integers, 0/1 labels
+        (np.array([[0.1, 0.5]]), "<f8"),  # 0.1 is not a float32
+        (np.array([[1e300, 1.0]]), "<f8"),  # beyond float32's range
+        (np.array([[2.0**-160, 1.0]]), "<f8"),  # below float32's smallest subnormal
+        (np.array([[-0.0, 2.0**-149]]), "<f4"),  # float32's smallest subnormal
+    ],
+)
+def test_values_are_stored_as_float32_only_when_exact(values: np.ndarray, stored: str) -> None:
+    data = encode_values(values.astype(np.float64))
+    assert decode_array(data).dtype.str == stored
+    back = decode_values(data)
+    assert back.dtype == np.float64
+    assert back.tobytes() == values.astype(np.float64).tobytes()  # the same numbers, -0.0 too
+    if stored == "<f4":  # 4 bytes a value, not 8
+        assert len(data) == len(encode_array(values.astype(np.float32)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_on_float32_stored_values_is_bit_identical(dtype: str) -> None:
+    """The worker trains on the stored array as it is (a float32 view); the engine's cast
+    to the job's dtype must give exactly what the float64 values give."""
+    rng = np.random.default_rng(1)
+    x = rng.random((60, 4)).astype(np.float32).astype(np.float64)
+    y = (rng.random((60, 2)) > 0.5).astype(np.float64)
+    stored_x, stored_y = view_array(encode_values(x)), view_array(encode_values(y))
+    assert stored_x.dtype == np.float32 and stored_y.dtype == np.float32
+    spec = NetworkSpec.from_dict({"sizes": [4, 5, 2], "cost": "cross_entropy"})
+    config = TrainingConfig(
+        epochs=3, batch_size=7, learning_rate=0.5, seed=2, dtype=dtype, validation_fraction=0.2
+    )
+    wide, narrow = train(spec, config, x, y), train(spec, config, stored_x, stored_y)
+    for a, b in zip(wide.network.params, narrow.network.params, strict=True):
+        assert a.dtype == b.dtype == np.dtype(dtype)
+        assert a.tobytes() == b.tobytes()
+    strip = [dict(m.to_dict(), seconds=0) for m in wide.metrics]
+    assert strip == [dict(m.to_dict(), seconds=0) for m in narrow.metrics]

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from app import jobqueue
-from app.datasets import DatasetError
+from app.datasets import DatasetError, dataset_sha256
+from app.db.models import Dataset
 from app.errors import Conflict, LimitExceeded, NotFound
 from app.limits import Limits
 from app.schemas.datasets import DatasetCreate, DatasetGenerate
@@ -61,6 +62,24 @@ def test_an_npz_upload_over_the_cap_is_refused_from_its_headers(session: Session
         )
     assert "over the limit of 1,000 values" in str(caught.value)
     assert counts(session)["datasets"] == 0
+
+
+def test_a_float32_upload_is_stored_in_half_the_bytes_and_reads_back_as_float64(
+    session: Session,
+) -> None:
+    pixels = np.random.default_rng(0).random((300, 40)).astype(np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, inputs=pixels, labels=np.arange(300) % 3)
+    buffer.seek(0)
+    row = datasets.upload(session, LIMITS, buffer, "x.npz", name=None, target=None, task="auto")
+    stored = session.get(Dataset, row.id)
+    assert stored is not None
+    assert len(stored.inputs) < 300 * 40 * 4 + 200  # float32, not 8 bytes a value
+    found = datasets.arrays(session, row.id)
+    assert found.inputs.dtype == np.float64
+    assert found.inputs.tobytes() == pixels.astype(np.float64).tobytes()
+    # The digest is of the float64 values: the same as before narrow storage existed.
+    assert row.sha256 == dataset_sha256(pixels.astype(np.float64), found.targets)
 
 
 def test_find_by_name_takes_the_newest(session: Session) -> None:
