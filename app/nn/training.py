@@ -538,9 +538,9 @@ def _norm(a: Array) -> float:
     return float(np.sqrt(flat.dot(flat)))
 
 
-def _share(flags: NDArray[np.bool_]) -> float:
+def _share(flags: NDArray[np.bool_] | np.bool_) -> float:
     """``float(np.mean(flags))``: the count of True over the size, both exact."""
-    return int(np.count_nonzero(flags)) / flags.size
+    return int(np.count_nonzero(flags)) / np.size(flags)
 
 
 def _plain(obj: Any) -> Any:
