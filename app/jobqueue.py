@@ -177,8 +177,12 @@ def claim_statement(dialect: str, values: dict[str, Any]) -> Any:
     )
 
 
-def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
-    """Atomically take the oldest queued job, or return None when there is none."""
+def claim(
+    session: Session, owner: str, lease_seconds: float, *, commit: bool = True
+) -> Lease | None:
+    """Atomically take the oldest queued job, or return None when there is none.
+    ``commit=False`` leaves the transaction open for the caller to read more of the job
+    in it and commit (or roll back, which undoes the claim)."""
     now = utcnow()
     token = uuid.uuid4().hex
     stmt = claim_statement(
@@ -193,7 +197,8 @@ def claim(session: Session, owner: str, lease_seconds: float) -> Lease | None:
         },
     )
     row = session.execute(stmt).first()
-    session.commit()
+    if commit:
+        session.commit()
     if row is None:
         return None
     pickup = None

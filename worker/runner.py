@@ -1,7 +1,7 @@
 """The worker loop: requeue stalled jobs, claim one, train it, record the outcome.
 
-Per job: claim (one statement) → load the job and a reference to its dataset (the
-arrays come from this process's cache when the same content was used recently) → train,
+Per job: claim the job and read it with a reference to its dataset, in one transaction
+(the arrays come from this process's cache when the same content was used recently) → train,
 the recorder writing epochs in small batches → end the job in one transaction with its
 last rows. An idle worker sleeps until a wake-up (``worker/wakeup.py``) or its poll.
 """
@@ -134,10 +134,11 @@ class Worker:
                 trials.advance_due(self.sessions, self.settings)
             if self.shutdown.is_set():
                 return None
-            lease = jobqueue.claim(session, self.owner, self.settings.lease_seconds)
+            found = training.claim(session, self.owner, self.settings.lease_seconds)
         self.outage.ok()
-        if lease is None:
+        if found is None:
             return None
+        lease, claimed = found
         if lease.pickup_seconds is not None:
             JOB_PICKUP_SECONDS.observe(lease.pickup_seconds)
         log.info("job %s: claimed (attempt %d)", lease.job_id, lease.attempts)
@@ -145,7 +146,6 @@ class Worker:
         wakeup.watch(lease.job_id, guard.nudge)
         WORKERS_BUSY.set(1)
         try:
-            claimed = self._db(lambda s: training.load(s, lease), f"loading job {lease.job_id}")
             self._run_job(lease, watch, claimed)
         except LeaseLost:
             log.warning("job %s: lease lost; result discarded", lease.job_id)

@@ -1,4 +1,8 @@
-"""Dependency aliases shared by the routers."""
+"""Dependency aliases shared by the routers.
+
+Dependencies that only read the app's state are ``async def``: FastAPI runs a plain
+``def`` dependency in its thread pool, a hop that costs more than the read. The session
+stays a plain generator: closing it may wait on the database."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from app.config import Settings
 from app.limits import Limits
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -24,13 +28,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_sessions(request: Request) -> sessionmaker[Session]:
+async def get_sessions(request: Request) -> sessionmaker[Session]:
     """The session factory, for routes that open short sessions of their own (streams)."""
     sessions: sessionmaker[Session] = request.app.state.sessionmaker
     return sessions
 
 
-def get_limits(settings: Annotated[Settings, Depends(get_app_settings)]) -> Limits:
+async def get_limits(settings: Annotated[Settings, Depends(get_app_settings)]) -> Limits:
     """The request limits in force (``app.limits``)."""
     return Limits.from_settings(settings)
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
+from app import jobqueue
 from app.db.models import Dataset, Job, Metric
 from app.errors import LeaseLost
 from app.jobqueue import Lease
@@ -48,6 +49,20 @@ class ClaimedJob:
 
     job: Job
     dataset: DatasetRef | None
+
+
+def claim(session: Session, owner: str, lease_seconds: float) -> tuple[Lease, ClaimedJob] | None:
+    """Take the oldest queued job and read it (``load``) in the claim's transaction: one
+    transaction a job instead of two (each a connection check-out, BEGIN and end: on
+    PostgreSQL round trips that cost more than a tiny job's training). None when the
+    queue is empty."""
+    lease = jobqueue.claim(session, owner, lease_seconds, commit=False)
+    if lease is None:
+        session.rollback()
+        return None
+    claimed = load(session, lease)
+    session.commit()
+    return lease, claimed
 
 
 def load(session: Session, lease: Lease) -> ClaimedJob:
