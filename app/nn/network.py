@@ -263,7 +263,10 @@ class Network:
         }
 
     def to_npz(self) -> bytes:
-        """A compact .npz: sizes, activations, cost, weights_i (n_l x n_{l-1}), biases_i."""
+        """An .npz: sizes, activations, cost, weights_i (n_l x n_{l-1}), biases_i.
+
+        Uncompressed: trained weights hardly compress (7% for 784-100-10), and zlib took
+        20-40 ms there, more than the rest of a small job's end."""
         arrays: dict[str, Any] = {
             "sizes": np.asarray(self.sizes, dtype=np.int64),
             "activations": np.asarray(self.activations, dtype=str),
@@ -273,7 +276,7 @@ class Network:
             arrays[f"weights_{i}"] = np.ascontiguousarray(w.T)
             arrays[f"biases_{i}"] = b
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)
+        np.savez(buf, **arrays)
         return buf.getvalue()
 
     def __repr__(self) -> str:
