@@ -17,19 +17,7 @@ from app.db.models import Job, JobStatus, Metric, WeightSnapshot
 from app.db.session import make_engine, make_sessionmaker
 from app.db.types import utcnow
 from app.errors import Conflict, LeaseLost, NotFound
-from tests.helpers import add_dataset, metric_row, network_spec, training_config
-
-
-def submit(session: Session, max_attempts: int = 3) -> Job:
-    dataset = add_dataset(session)
-    return jobqueue.submit(
-        session,
-        dataset=dataset,
-        network=network_spec(),
-        training=training_config(),
-        initial_weights=None,
-        max_attempts=max_attempts,
-    )
+from tests.helpers import metric_row, submit_job
 
 
 def job(session: Session, job_id: str) -> Job:
@@ -40,7 +28,7 @@ def job(session: Session, job_id: str) -> Job:
 
 
 def test_submit_then_claim_takes_the_oldest_job_once(session: Session) -> None:
-    first, second = submit(session), submit(session)
+    first, second = submit_job(session), submit_job(session)
     lease = jobqueue.claim(session, "w1", lease_seconds=30)
     assert lease is not None and lease.job_id == first.id and lease.attempts == 1
     running = job(session, first.id)
@@ -66,7 +54,7 @@ def _claim_all(database_url: str, owner: str, out: str) -> None:
 def test_four_processes_racing_claim_each_job_exactly_once(
     settings: Settings, session: Session, tmp_path: Path
 ) -> None:
-    ids = {submit(session).id for _ in range(100)}
+    ids = {submit_job(session).id for _ in range(100)}
     context = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"claims-{i}.txt" for i in range(4)]
     procs = [
@@ -87,7 +75,7 @@ def test_four_processes_racing_claim_each_job_exactly_once(
 
 
 def test_cancel_a_queued_job_is_immediate(session: Session) -> None:
-    queued = submit(session)
+    queued = submit_job(session)
     assert jobqueue.request_cancel(session, queued.id) == "cancelled"
     row = job(session, queued.id)
     assert row.status == "cancelled" and row.finished_at is not None
@@ -95,7 +83,7 @@ def test_cancel_a_queued_job_is_immediate(session: Session) -> None:
 
 
 def test_cancel_a_running_job_sets_the_flag_the_worker_sees(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     assert jobqueue.poll(session, lease) == jobqueue.LeaseStatus(True, False)
@@ -107,7 +95,7 @@ def test_cancel_a_running_job_sets_the_flag_the_worker_sees(session: Session) ->
 
 
 def test_cancel_a_finished_job_conflicts_and_unknown_is_not_found(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     jobqueue.finish(session, lease, JobStatus.succeeded, weights=b"w")
@@ -126,7 +114,7 @@ def _expire(session: Session, job_id: str) -> None:
 
 
 def test_a_stalled_lease_is_requeued_and_the_old_holder_is_fenced(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     old = jobqueue.claim(session, "dead", 30)
     assert old is not None
     jobqueue.record_epoch(session, old, metric_row(1), checkpoint=b"ckpt-1")
@@ -155,13 +143,13 @@ def test_a_stalled_lease_is_requeued_and_the_old_holder_is_fenced(session: Sessi
 
 
 def test_a_live_lease_is_not_requeued(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     assert jobqueue.claim(session, "w", 30) is not None
     assert jobqueue.requeue_stalled(session) == (0, 0)
 
 
 def test_a_job_that_loses_max_attempts_workers_fails(session: Session) -> None:
-    queued = submit(session, max_attempts=2)
+    queued = submit_job(session, max_attempts=2)
     for attempt in (1, 2):
         lease = jobqueue.claim(session, f"w{attempt}", 30)
         assert lease is not None and lease.attempts == attempt
@@ -174,7 +162,7 @@ def test_a_job_that_loses_max_attempts_workers_fails(session: Session) -> None:
 
 
 def test_a_stalled_job_with_a_pending_cancel_ends_cancelled(session: Session) -> None:
-    queued = submit(session)
+    queued = submit_job(session)
     assert jobqueue.claim(session, "w", 30) is not None
     jobqueue.request_cancel(session, queued.id)
     _expire(session, queued.id)
@@ -183,7 +171,7 @@ def test_a_stalled_job_with_a_pending_cancel_ends_cancelled(session: Session) ->
 
 
 def test_release_hands_the_job_back_with_its_checkpoint(session: Session) -> None:
-    queued = submit(session)
+    queued = submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     jobqueue.release(session, lease, b"mid-epoch")
@@ -195,7 +183,7 @@ def test_release_hands_the_job_back_with_its_checkpoint(session: Session) -> Non
 
 
 def test_reset_progress_drops_epochs_after_the_checkpoint(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     for epoch in (1, 2, 3):
@@ -217,7 +205,7 @@ def snapshot_epochs(session: Session, job_id: str) -> list[int]:
 def test_snapshots_are_recorded_with_their_epoch_and_dropped_after_the_checkpoint(
     session: Session,
 ) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     for epoch in (1, 2, 3, 4, 5):
@@ -232,7 +220,7 @@ def test_snapshots_are_recorded_with_their_epoch_and_dropped_after_the_checkpoin
 
 
 def test_a_snapshot_is_fenced_with_its_epoch_row(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     old = jobqueue.claim(session, "w", 30)
     assert old is not None
     _expire(session, old.job_id)
@@ -244,7 +232,7 @@ def test_a_snapshot_is_fenced_with_its_epoch_row(session: Session) -> None:
 
 
 def test_delete_job_deletes_its_snapshots(session: Session) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     jobqueue.record_epoch(session, lease, metric_row(1), snapshot=b"weights-1")
@@ -255,7 +243,7 @@ def test_delete_job_deletes_its_snapshots(session: Session) -> None:
 def test_delete_a_running_job_fences_its_worker(
     session: Session, sessions: sessionmaker[Session]
 ) -> None:
-    submit(session)
+    submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     jobqueue.record_epoch(session, lease, metric_row(1))
@@ -279,7 +267,7 @@ def test_the_postgresql_claim_skips_locked_rows_and_sqlite_needs_no_lock() -> No
 
 
 def test_several_epochs_and_a_checkpoint_are_one_transaction(session: Session) -> None:
-    queued = submit(session)
+    queued = submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None
     jobqueue.record_epochs(session, lease, [metric_row(1), metric_row(2), metric_row(3)], b"c3")
@@ -296,7 +284,7 @@ def test_several_epochs_and_a_checkpoint_are_one_transaction(session: Session) -
 
 
 def test_the_end_and_the_hand_back_store_the_last_rows_with_them(session: Session) -> None:
-    ended, handed_back = submit(session), submit(session)
+    ended, handed_back = submit_job(session), submit_job(session)
     first = jobqueue.claim(session, "w", 30)
     second = jobqueue.claim(session, "w", 30)
     assert first is not None and second is not None
@@ -313,7 +301,7 @@ def test_the_end_and_the_hand_back_store_the_last_rows_with_them(session: Sessio
 
 
 def test_the_first_claim_knows_how_long_the_job_waited(session: Session) -> None:
-    queued = submit(session)
+    queued = submit_job(session)
     session.execute(
         update(Job).where(Job.id == queued.id).values(created_at=utcnow() - timedelta(seconds=2))
     )

@@ -20,9 +20,9 @@ from app import jobqueue
 from app.config import Settings
 from app.datasets import decode_array, encode_array
 from app.db.migrate import upgrade_head
-from app.db.models import Dataset, Job
+from app.db.models import Dataset
 from app.db.session import make_engine, make_sessionmaker
-from tests.helpers import Cluster, add_dataset, make_settings, network_spec, training_config
+from tests.helpers import Cluster, add_dataset, make_settings, submit_job
 
 pytestmark = pytest.mark.postgres
 
@@ -42,17 +42,6 @@ def pg_settings(pg_url: str) -> Settings:
     return settings
 
 
-def _submit(session: Session) -> Job:
-    return jobqueue.submit(
-        session,
-        dataset=add_dataset(session),
-        network=network_spec(),
-        training=training_config(),
-        initial_weights=None,
-        max_attempts=3,
-    )
-
-
 def test_a_claim_skips_the_row_another_claimer_holds_instead_of_waiting(
     pg_settings: Settings,
 ) -> None:
@@ -60,7 +49,7 @@ def test_a_claim_skips_the_row_another_claimer_holds_instead_of_waiting(
     sessions = make_sessionmaker(engine)
     try:
         with sessions() as session:
-            first, second = _submit(session).id, _submit(session).id
+            first, second = submit_job(session).id, submit_job(session).id
         with engine.connect() as holder:
             holder.begin()
             held = holder.execute(

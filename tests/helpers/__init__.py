@@ -25,6 +25,7 @@ from tests.helpers.factories import (
     make_settings,
     network_spec,
     npy,
+    submit_job,
     training_config,
     xor_dataset,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "network_spec",
     "new_schema",
     "npy",
+    "submit_job",
     "sqlite_timeout",
     "start_server",
     "training_config",

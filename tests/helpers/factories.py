@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import jobqueue
 from app.config import Settings
 from app.db.models import Dataset, Job, Metric
 from app.db.types import utcnow
@@ -103,6 +104,18 @@ def add_dataset(
     session.add(row)
     session.commit()
     return row
+
+
+def submit_job(session: Session, max_attempts: int = 3) -> Job:
+    """Queue a job with the default spec on a new XOR dataset (bypassing the API)."""
+    return jobqueue.submit(
+        session,
+        dataset=add_dataset(session),
+        network=network_spec(),
+        training=training_config(),
+        initial_weights=None,
+        max_attempts=max_attempts,
+    )
 
 
 def counts(session: Session) -> dict[str, int]:

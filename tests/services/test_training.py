@@ -5,25 +5,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app import jobqueue
 from app.db.models import Job
 from app.services import training
-from tests.helpers import add_dataset, network_spec, training_config
-
-
-def submit(session: Session) -> Job:
-    return jobqueue.submit(
-        session,
-        dataset=add_dataset(session),
-        network=network_spec(),
-        training=training_config(),
-        initial_weights=None,
-        max_attempts=3,
-    )
+from tests.helpers import submit_job
 
 
 def test_claim_reads_the_job_and_its_dataset_in_the_claims_transaction(session: Session) -> None:
-    first, second = submit(session), submit(session)
+    first, second = submit_job(session), submit_job(session)
     found = training.claim(session, "w1", lease_seconds=30)
     assert found is not None
     lease, claimed = found
@@ -42,7 +30,7 @@ def test_claim_of_an_empty_queue_leaves_no_transaction_open(session: Session) ->
 
 
 def test_a_failed_read_undoes_the_claim(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
-    job = submit(session)
+    job = submit_job(session)
 
     def broken(*_args: object) -> None:
         raise RuntimeError("read failed")
