@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, undefer
 
 from app import jobqueue
 from app.db.models import Dataset, Job, Metric
-from app.errors import LeaseLost
 from app.jobqueue import Lease
 from app.schemas.jobs import MetricRow
 
@@ -66,15 +65,14 @@ def claim(session: Session, owner: str, lease_seconds: float) -> tuple[Lease, Cl
 
 
 def load(session: Session, lease: Lease) -> ClaimedJob:
-    """The leased job with its checkpoint and start weights, and a reference to its
-    dataset; LeaseLost when the job was deleted since it was claimed."""
+    """The job the session's open transaction has just claimed, with its checkpoint and
+    start weights, and a reference to its dataset (nothing can delete the job before
+    that transaction ends)."""
     job = session.scalars(
         select(Job)
         .where(Job.id == lease.job_id)
         .options(undefer(Job.checkpoint), undefer(Job.initial_weights))
-    ).first()
-    if job is None:
-        raise LeaseLost(lease.job_id)
+    ).one()
     dataset = None
     if job.dataset_id is not None:
         # length() of a blob reads its size, not its content (SQLite and PostgreSQL).
