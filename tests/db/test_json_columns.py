@@ -11,14 +11,11 @@ from sqlalchemy.orm import Session
 
 from app import jobqueue
 from app.db.models import Metric
-from tests.helpers import add_dataset, network_spec, training_config
+from tests.helpers import submit_job
 
 
 def test_non_finite_numbers_in_json_columns_are_stored_as_null(session: Session) -> None:
-    job = jobqueue.submit(
-        session, dataset=add_dataset(session), network=network_spec(),
-        training=training_config(), initial_weights=None, max_attempts=3,
-    )  # fmt: skip
+    job = submit_job(session)
     lease = jobqueue.claim(session, "w", 30)
     assert lease is not None and lease.job_id == job.id
     health = [{"grad_norm": math.inf, "update_ratio": math.nan, "saturated_fraction": 0.5,

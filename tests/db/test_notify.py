@@ -16,7 +16,7 @@ from app import jobqueue
 from app.config import Settings
 from app.db import notify
 from app.db.session import make_engine, make_sessionmaker
-from tests.helpers import add_dataset, network_spec, training_config
+from tests.helpers import submit_job
 
 
 def received(listener: notify.Listener, timeout: float = 5.0) -> list[str]:
@@ -54,10 +54,7 @@ def test_submit_and_cancel_announce_themselves(
     assert listener is not None
     try:
         with sessions() as session:
-            job = jobqueue.submit(
-                session, dataset=add_dataset(session), network=network_spec(),
-                training=training_config(), initial_weights=None, max_attempts=3,
-            )  # fmt: skip
+            job = submit_job(session)
             assert received(listener) == [notify.QUEUED]
             lease = jobqueue.claim(session, "w", lease_seconds=30)
             assert lease is not None

@@ -106,13 +106,14 @@ def add_dataset(
     return row
 
 
-def submit_job(session: Session, max_attempts: int = 3) -> Job:
-    """Queue a job with the default spec on a new XOR dataset (bypassing the API)."""
+def submit_job(session: Session, max_attempts: int = 3, **training: Any) -> Job:
+    """Queue a job with the default network on a new XOR dataset (bypassing the API);
+    ``training`` overrides fields of the default training config."""
     return jobqueue.submit(
         session,
         dataset=add_dataset(session),
         network=network_spec(),
-        training=training_config(),
+        training=training_config(**training),
         initial_weights=None,
         max_attempts=max_attempts,
     )

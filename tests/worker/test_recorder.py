@@ -15,7 +15,7 @@ from app.db.models import Job, JobStatus, Metric
 from app.errors import LeaseLost
 from app.jobqueue import Lease
 from app.nn import EpochMetrics, TrainState
-from tests.helpers import add_dataset, network_spec, training_config
+from tests.helpers import submit_job
 from tests.worker.conftest import EPOCHS
 from worker.outage import Outage
 from worker.recorder import EpochRecorder
@@ -30,10 +30,7 @@ class Clock:
 
 
 def claimed(session: Session) -> Lease:
-    jobqueue.submit(
-        session, dataset=add_dataset(session), network=network_spec(),
-        training=training_config(epochs=EPOCHS), initial_weights=None, max_attempts=3,
-    )  # fmt: skip
+    submit_job(session, epochs=EPOCHS)
     lease = jobqueue.claim(session, "recorder-test", lease_seconds=60)
     assert lease is not None
     return lease
@@ -49,6 +46,28 @@ def stored(sessions: sessionmaker[Session], job_id: str) -> tuple[list[int], Job
         ).one()
         session.expunge(job)
         return list(rows), job
+
+
+def recorder_for(
+    sessions: sessionmaker[Session],
+    lease: Lease,
+    outage: Outage,
+    clock: Clock,
+    *,
+    checkpoint_seconds: float = 3600,
+    flush_seconds: float = 10,
+) -> EpochRecorder:
+    """A recorder of an ``EPOCHS``-epoch job on ``clock`` (by default: no checkpoint and
+    no flush deadline within a test)."""
+    return EpochRecorder(
+        sessions,
+        lease,
+        outage=outage,
+        checkpoint_seconds=checkpoint_seconds,
+        epochs=EPOCHS,
+        flush_seconds=flush_seconds,
+        clock=clock,
+    )
 
 
 def feed(
@@ -70,15 +89,8 @@ def test_short_epochs_share_a_commit_and_none_waits_past_the_deadline(
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
-    recorder = EpochRecorder(  # binary fractions: the sums below are exact
-        sessions,
-        lease,
-        outage=outage,
-        checkpoint_seconds=3600,
-        epochs=EPOCHS,
-        flush_seconds=0.125,
-        clock=clock,
-    )
+    # binary fractions: the sums below are exact
+    recorder = recorder_for(sessions, lease, outage, clock, flush_seconds=0.125)
     for epoch in epochs[:3]:  # rows made at t = 1/32, 2/32, 3/32
         feed(recorder, clock, epoch, 0.03125)
     assert stored(sessions, lease.job_id)[0] == [] and recorder.commits == 0
@@ -95,15 +107,7 @@ def test_a_long_epoch_is_written_at_once(
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
-    recorder = EpochRecorder(
-        sessions,
-        lease,
-        outage=outage,
-        checkpoint_seconds=3600,
-        epochs=EPOCHS,
-        flush_seconds=0.1,
-        clock=clock,
-    )
+    recorder = recorder_for(sessions, lease, outage, clock, flush_seconds=0.1)
     feed(recorder, clock, epochs[0], 2.0)
     assert stored(sessions, lease.job_id)[0] == [1]  # the next one ends 2 s later
     feed(recorder, clock, epochs[1], 2.0)
@@ -117,15 +121,7 @@ def test_a_checkpoint_is_stored_with_the_rows_before_it_and_never_at_the_end(
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
-    recorder = EpochRecorder(
-        sessions,
-        lease,
-        outage=outage,
-        checkpoint_seconds=0.04,
-        epochs=EPOCHS,
-        flush_seconds=10,
-        clock=clock,
-    )
+    recorder = recorder_for(sessions, lease, outage, clock, checkpoint_seconds=0.04)
     feed(recorder, clock, epochs[0], 0.01)  # held: no checkpoint due, flush far away
     assert stored(sessions, lease.job_id)[0] == []
     feed(recorder, clock, epochs[1], 0.05)  # checkpoint due: stored with rows 1 and 2
@@ -147,15 +143,7 @@ def test_the_end_carries_the_buffered_rows_in_one_transaction(
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
-    recorder = EpochRecorder(
-        sessions,
-        lease,
-        outage=outage,
-        checkpoint_seconds=3600,
-        epochs=EPOCHS,
-        flush_seconds=10,
-        clock=clock,
-    )
+    recorder = recorder_for(sessions, lease, outage, clock)
     for epoch in epochs:
         feed(recorder, clock, epoch, 0.001)
     assert stored(sessions, lease.job_id)[0] == []
@@ -174,15 +162,7 @@ def test_the_hand_back_carries_the_buffered_rows(
     epochs: list[tuple[EpochMetrics, TrainState]],
 ) -> None:
     lease, clock = claimed(session), Clock()
-    recorder = EpochRecorder(
-        sessions,
-        lease,
-        outage=outage,
-        checkpoint_seconds=3600,
-        epochs=EPOCHS,
-        flush_seconds=10,
-        clock=clock,
-    )
+    recorder = recorder_for(sessions, lease, outage, clock)
     for epoch in epochs[:3]:
         feed(recorder, clock, epoch, 0.001)
     recorder.release(epochs[2][1].to_bytes())
@@ -199,15 +179,7 @@ def test_a_failed_write_keeps_the_rows_for_a_retry(
 ) -> None:
     lease, clock = claimed(session), Clock()
     stale = replace(lease, token="not-the-token")
-    recorder = EpochRecorder(
-        sessions,
-        stale,
-        outage=outage,
-        checkpoint_seconds=3600,
-        epochs=EPOCHS,
-        flush_seconds=10,
-        clock=clock,
-    )
+    recorder = recorder_for(sessions, stale, outage, clock)
     feed(recorder, clock, epochs[0], 0.001)
     with pytest.raises(LeaseLost):
         recorder.flush()
